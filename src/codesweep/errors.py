@@ -1,0 +1,16 @@
+"""User-facing errors: the CLI prints their message as one line, without a traceback."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class CodesweepError(Exception):
+    """A mistake in the user's input (recipe, file, argument); the message says what and where."""
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """Return ' (did you mean "x"?)' for the closest choice, or '' when none is close."""
+    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
+    return f' (did you mean "{close[0]}"?)' if close else ""

@@ -1,0 +1,1 @@
+"""Task builders: turn prepared files into (prompt, completion) examples for one problem type."""

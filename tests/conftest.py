@@ -1,0 +1,22 @@
+"""Shared fixtures. Ray starts once per test session (starting it costs seconds)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def ray_session():
+    """A local Ray cluster for the whole test session, with logical CPUs over-subscribed.
+
+    Four logical CPUs on a 2-core machine avoid the Train-workers-plus-Data-task deadlock.
+    """
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(num_cpus=4, include_dashboard=True, log_to_driver=False,
+                 configure_logging=False)
+    yield ray
+    ray.shutdown()
