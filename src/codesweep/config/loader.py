@@ -33,7 +33,8 @@ def read_yaml(path: Path) -> dict[str, Any]:
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise CodesweepError(f"{path}: a recipe must be a mapping of keys, got {type(data).__name__}")
+        kind = type(data).__name__
+        raise CodesweepError(f"{path}: a recipe must be a mapping of keys, got {kind}")
     return data
 
 
@@ -69,7 +70,7 @@ def load_yaml_tree(path: str | Path, _chain: tuple[Path, ...] = ()) -> dict[str,
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
-    """Split `a.b.c=value` into a key path and a YAML-typed value (`3e-4` -> float, `[1,2]` -> list)."""
+    """Split `a.b.c=value` into a key path and a YAML-typed value (`3e-4` -> float)."""
     key, sep, raw = text.partition("=")
     if not sep or not key.strip() or any(not part for part in key.strip().split(".")):
         raise CodesweepError(f"override {text!r}: expected KEY.PATH=VALUE, e.g. lora.r=16")
@@ -123,6 +124,10 @@ def describe_error(schema: type[BaseModel], error: dict[str, Any], source: str |
         hint = did_you_mean(location[-1], allowed)
         return (f"{source}: {dotted}: unknown key{hint}; allowed keys here: "
                 f"{', '.join(sorted(allowed))}")
+    if error["type"] == "value_error":  # our validators write the whole sentence themselves
+        reason = str((error.get("ctx") or {}).get("error", error["msg"]))
+        prefix = "" if not location else f"{dotted}: "
+        return f"{source}: {prefix}{reason}"
     got = error.get("input")
     got_text = "" if isinstance(got, dict) else f" (got {got!r})"
     message = error["msg"]

@@ -1,0 +1,227 @@
+"""Typed schemas of tuning recipes (`tuning/*.yaml`) and evaluation suites (`eval/*.yaml`).
+
+Every section forbids unknown keys, so a typo is an error with a "did you mean" instead of
+a silently ignored knob. Defaults are the embedded CPU quickstart's.
+"""
+
+from __future__ import annotations
+
+import builtins
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from codesweep.errors import CodesweepError, did_you_mean
+
+
+class Section(BaseModel):
+    """Base of every recipe section: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class TinyModelConfig(Section):
+    """The embedded default model: a small Llama built from a config, BPE trained on the corpus."""
+
+    vocab_size: int = Field(2048, ge=300, description="BPE vocabulary trained on the train split")
+    hidden_size: int = Field(128, ge=8)
+    num_layers: int = Field(2, ge=1)
+    num_heads: int = Field(4, ge=1)
+    intermediate_size: int = Field(256, ge=8)
+    max_position_embeddings: int = Field(512, ge=16)
+    pretrain_steps: int = Field(150, ge=0, description="brief causal-LM pre-training, cached")
+    pretrain_batch_size: int = Field(16, ge=1)
+    pretrain_window: int = Field(128, ge=8)
+    pretrain_lr: float = Field(3e-3, gt=0)
+    tokenizer_sample_files: int = Field(400, ge=1, description="train files the BPE is fit on")
+
+
+class ModelConfig(Section):
+    """Which base model to fine-tune."""
+
+    name_or_path: str | None = Field(None, description="hub id or local dir; null = tiny model")
+    tiny: TinyModelConfig = TinyModelConfig()
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+
+
+class LoraConfig(Section):
+    """LoRA adapter knobs (PEFT)."""
+
+    r: int = Field(8, ge=1, description="rank: higher increases capacity and memory")
+    alpha: int = Field(16, ge=1, description="scaling numerator: the update is scaled by alpha/r")
+    dropout: float = Field(0.05, ge=0, lt=1)
+    target_modules: list[str] | Literal["all-linear"] = ["q_proj", "k_proj", "v_proj", "o_proj"]
+
+
+class OptimConfig(Section):
+    """AdamW with warmup and a decay schedule."""
+
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    warmup_steps: int = Field(5, ge=0)
+    schedule: Literal["cosine", "linear", "constant"] = "cosine"
+    max_grad_norm: float = Field(1.0, gt=0)
+
+
+class DataConfig(Section):
+    """How prepared files become training sequences."""
+
+    window: int = Field(128, ge=8, description="tokens per training sequence (context window)")
+    micro_batch_size: int = Field(8, ge=1, description="sequences per worker per forward pass")
+    grad_accum: int = Field(1, ge=1, description="micro batches per optimizer step")
+    val_blocks: int = Field(32, ge=1, description="validation sequences for val_loss")
+
+
+class TrainConfig(Section):
+    """One training run (a sweep trial) on Ray Train."""
+
+    max_steps: int = Field(60, ge=1, description="optimizer steps per trial")
+    report_every: int = Field(10, ge=1, description="steps between metric reports/checkpoints")
+    num_workers: int = Field(2, ge=0, description="Ray Train workers; 0 = in the trial process")
+    cpus_per_worker: float = Field(0.5, gt=0, description="fractional on small machines")
+    gpus_per_worker: float = Field(0, ge=0)
+    torch_threads: int | None = Field(None, ge=1, description="per worker; null = cores/workers")
+    seed: int = 0
+
+
+class SearchDomain(Section):
+    """One search dimension: exactly one of choice, uniform, loguniform, int."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    choice: list[Any] | None = None
+    uniform: tuple[float, float] | None = None
+    loguniform: tuple[float, float] | None = None
+    integer: tuple[builtins.int, builtins.int] | None = Field(None, alias="int")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> SearchDomain:
+        given = [name for name in ("choice", "uniform", "loguniform", "integer")
+                 if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of choice, uniform, loguniform, int")
+        return self
+
+
+class SchedulerConfig(Section):
+    """Early stopping of weak trials."""
+
+    type: Literal["asha", "fifo"] = "asha"
+    grace_period: int = Field(1, ge=1, description="reports before a trial may be stopped")
+    reduction_factor: int = Field(2, ge=2)
+
+
+class SweepConfig(Section):
+    """Ray Tune + Optuna (TPE) over dotted recipe keys."""
+
+    num_trials: int = Field(2, ge=1)
+    metric: str = "val_loss"
+    mode: Literal["min", "max"] = "min"
+    seed: int = 0
+    space: dict[str, SearchDomain] = {}
+    points_to_evaluate: list[dict[str, Any]] = []
+    scheduler: SchedulerConfig = SchedulerConfig()
+    max_concurrent_trials: int | None = Field(None, ge=1, description="null = from resources")
+
+
+class TrackingConfig(Section):
+    """MLflow: a local sqlite store under the run directory unless a URI is given."""
+
+    uri: str | None = None
+    experiment: str = "codesweep"
+
+
+class TuningRecipe(Section):
+    """A whole experiment: which data, which model, what to sweep, how to evaluate."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    pipeline: str = Field(description="pipeline recipe, relative to this file")
+    eval: str | None = Field(None, description="evaluation suite, relative to this file")
+    run_dir: str | None = Field(None, description="default: runs/<name>")
+    model: ModelConfig = ModelConfig()
+    lora: LoraConfig = LoraConfig()
+    optim: OptimConfig = OptimConfig()
+    data: DataConfig = DataConfig()
+    train: TrainConfig = TrainConfig()
+    sweep: SweepConfig = SweepConfig()
+    tracking: TrackingConfig = TrackingConfig()
+
+    @model_validator(mode="after")
+    def _space_keys_exist(self) -> TuningRecipe:
+        for key in self.sweep.space:
+            check_dotted_key(self, key)
+        return self
+
+
+TUNABLE_SECTIONS = ("model", "lora", "optim", "data", "train")
+
+
+def check_dotted_key(recipe: BaseModel, key: str) -> None:
+    """Raise ValueError unless `key` (e.g. `lora.r`) names a tunable field of the recipe."""
+    section, _, field = key.partition(".")
+    if section not in TUNABLE_SECTIONS:
+        raise ValueError(f"sweep.space: {key!r} must start with one of "
+                         f"{', '.join(TUNABLE_SECTIONS)}{did_you_mean(section, TUNABLE_SECTIONS)}")
+    node: Any = getattr(recipe, section)
+    for part in field.split("."):
+        fields = type(node).model_fields if isinstance(node, BaseModel) else {}
+        if part not in fields:
+            raise ValueError(f"sweep.space: unknown key {key!r}{did_you_mean(part, fields)}; "
+                             f"allowed here: {', '.join(fields)}")
+        node = getattr(node, part)
+
+
+class GenerationConfig(Section):
+    """Decoding: deterministic greedy by default, stop strings cut the output."""
+
+    max_new_tokens: int = Field(32, ge=1)
+    num_beams: int = Field(1, ge=1)
+    do_sample: bool = False
+    temperature: float = Field(1.0, gt=0)
+    stop: list[str] = Field(["\n"], description="cut the prediction at the first of these")
+    batch_size: int = Field(16, ge=1)
+
+
+class EvalTask(Section):
+    """One evaluation task: a prepared task split, decoding settings and metrics."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    dataset: str = Field(description="task name in the prepared data (tasks/<dataset>/)")
+    split: str = "test"
+    max_examples: int = Field(200, ge=1)
+    generation: GenerationConfig = GenerationConfig()
+    metrics: list[str] = ["exact_match", "edit_sim", "bleu"]
+
+
+class EvalSuite(Section):
+    """An evaluation suite: tasks scored for the base model and every checkpoint."""
+
+    name: str
+    tasks: list[EvalTask] = Field(min_length=1)
+    num_actors: int = Field(2, ge=1, description="models evaluated in parallel (one per actor)")
+    cpus_per_actor: float = Field(1.0, gt=0)
+    gpus_per_actor: float = Field(0, ge=0)
+    primary_metric: str = Field("edit_sim", description="ranks the leaderboard")
+
+
+def dotted_get(data: dict[str, Any], key: str) -> Any:
+    """Read `a.b.c` from nested mappings."""
+    node: Any = data
+    for part in key.split("."):
+        node = node[part]
+    return node
+
+
+def dotted_set(data: dict[str, Any], key: str, value: Any) -> None:
+    """Write `a.b.c` into nested mappings (in place)."""
+    parts = key.split(".")
+    node = data
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+    node[parts[-1]] = value
+
+
+def require(condition: bool, message: str) -> None:
+    """Raise a user-facing error unless `condition` holds."""
+    if not condition:
+        raise CodesweepError(message)

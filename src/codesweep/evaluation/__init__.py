@@ -1,0 +1,1 @@
+"""Evaluation: generate with every checkpoint on every task, score, store one row per example."""

@@ -1,0 +1,157 @@
+"""Spread (checkpoint x task) evaluations over Ray actors, one model per actor.
+
+Results live in `<run_dir>/eval/results/<checkpoint>__<task>.parquet`, one row per example;
+a pair whose file exists for the same suite settings is skipped, so re-runs only score
+what is new.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from codesweep.config.schema import EvalSuite, EvalTask
+from codesweep.errors import CodesweepError
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A model to evaluate: the base (adapter None) or a trial's adapter."""
+
+    name: str
+    adapter: str | None
+
+
+def task_key(task: EvalTask) -> str:
+    """Hash of a task's settings: a changed task is re-scored, an unchanged one reused."""
+    return hashlib.sha256(task.model_dump_json().encode()).hexdigest()[:12]
+
+
+def result_path(results_dir: Path, checkpoint: str, task: EvalTask) -> Path:
+    """Where one (checkpoint, task) pair's rows are stored."""
+    return results_dir / f"{checkpoint}__{task.name}__{task_key(task)}.parquet"
+
+
+def load_examples(prepared: Path, task: EvalTask) -> pd.DataFrame:
+    """The first `max_examples` examples of a prepared task split, in a stable order."""
+    split_dir = prepared / "tasks" / task.dataset / task.split
+    if not split_dir.is_dir():
+        available = sorted(p.name for p in (prepared / "tasks").glob("*"))
+        raise CodesweepError(f"eval task {task.name}: no prepared data {task.dataset}/{task.split}"
+                             f"; prepared tasks: {', '.join(available) or 'none'}")
+    frame = pd.read_parquet(split_dir, columns=["id", "prompt", "completion"])
+    return frame.sort_values("id", kind="stable").head(task.max_examples).reset_index(drop=True)
+
+
+def score_rows(frame: pd.DataFrame, predictions: list[str], task: EvalTask) -> pd.DataFrame:
+    """Attach predictions and per-example metric values to the example rows."""
+    from codesweep.metrics import compute
+
+    rows = frame.rename(columns={"completion": "reference"}).assign(prediction=predictions)
+    scored = compute(task.metrics, predictions, rows["reference"].tolist())
+    for name, values in scored.per_example.items():
+        rows[name] = values
+    rows.attrs["scores"] = scored.scores
+    return rows
+
+
+class EvalWorker:
+    """Ray actor body: load one checkpoint at a time and score tasks with it."""
+
+    def __init__(self, torch_threads: int) -> None:
+        import torch
+
+        torch.set_num_threads(max(1, torch_threads))
+
+    def evaluate(self, base_path: str, checkpoint: Checkpoint,
+                 tasks: list[tuple[EvalTask, pd.DataFrame]],
+                 dtype: str) -> list[tuple[str, pd.DataFrame, dict[str, float]]]:
+        from codesweep.evaluation.generate import generate, load_for_generation
+
+        model, tokenizer = load_for_generation(base_path, checkpoint.adapter, dtype)
+        results = []
+        for task, frame in tasks:
+            predictions = generate(model, tokenizer, frame["prompt"].tolist(), task.generation)
+            rows = score_rows(frame, predictions, task)
+            results.append((task.name, rows, rows.attrs["scores"]))
+        return results
+
+
+def pending_work(suite: EvalSuite, checkpoints: list[Checkpoint], results_dir: Path,
+                 prepared: Path) -> dict[Checkpoint, list[tuple[EvalTask, pd.DataFrame]]]:
+    """The (checkpoint -> tasks) pairs that have no stored results yet."""
+    examples = {task.name: load_examples(prepared, task) for task in suite.tasks}
+    work: dict[Checkpoint, list[tuple[EvalTask, pd.DataFrame]]] = {}
+    for checkpoint in checkpoints:
+        todo = [(task, examples[task.name]) for task in suite.tasks
+                if not result_path(results_dir, checkpoint.name, task).is_file()]
+        if todo:
+            work[checkpoint] = todo
+    return work
+
+
+def run_evaluation(suite: EvalSuite, checkpoints: list[Checkpoint], base_path: str,
+                   prepared: Path, results_dir: Path, dtype: str = "auto",
+                   progress: Any = None) -> int:
+    """Evaluate every pending pair on Ray actors; return how many pairs were scored."""
+    import ray
+    from ray.util import ActorPool
+
+    results_dir.mkdir(parents=True, exist_ok=True)
+    work = pending_work(suite, checkpoints, results_dir, prepared)
+    if not work:
+        return 0
+    threads = max(1, int(suite.cpus_per_actor))
+    actor = ray.remote(num_cpus=suite.cpus_per_actor, num_gpus=suite.gpus_per_actor)(EvalWorker)
+    pool = ActorPool([actor.remote(threads) for _ in range(min(suite.num_actors, len(work)))])
+    jobs = list(work.items())
+    scored = 0
+    outputs_per_job = pool.map(
+        lambda actor, job: actor.evaluate.remote(base_path, job[0], job[1], dtype), jobs)
+    for (checkpoint, _), outputs in zip(jobs, outputs_per_job, strict=True):
+        for task_name, rows, _scores in outputs:
+            task = next(t for t in suite.tasks if t.name == task_name)
+            write_atomically(rows.assign(checkpoint=checkpoint.name, task=task_name),
+                             result_path(results_dir, checkpoint.name, task))
+            scored += 1
+        if progress:
+            progress(checkpoint.name)
+    return scored
+
+
+def write_atomically(frame: pd.DataFrame, path: Path) -> None:
+    """Write Parquet to a temporary name and rename, so a crash never leaves half a file."""
+    staging = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    frame.to_parquet(staging, index=False)
+    os.replace(staging, path)
+
+
+def summarize(suite: EvalSuite, checkpoints: list[Checkpoint], results_dir: Path) -> pd.DataFrame:
+    """Corpus-level scores per (checkpoint, task), recomputed from the stored rows."""
+    from codesweep.metrics import compute
+
+    records = []
+    for checkpoint in checkpoints:
+        for task in suite.tasks:
+            path = result_path(results_dir, checkpoint.name, task)
+            if not path.is_file():
+                continue
+            rows = pd.read_parquet(path)
+            scores = compute(task.metrics, rows["prediction"].tolist(),
+                             rows["reference"].tolist()).scores
+            records.append({"checkpoint": checkpoint.name, "task": task.name,
+                            "n": len(rows), **scores})
+    return pd.DataFrame(records)
+
+
+def save_summary(summary: pd.DataFrame, path: Path) -> None:
+    """Keep the summary as JSON records (small, diffable, read by the report)."""
+    staging = path.with_suffix(".tmp")
+    staging.write_text(json.dumps(summary.to_dict("records"), indent=2))
+    os.replace(staging, path)

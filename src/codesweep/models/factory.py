@@ -1,0 +1,138 @@
+"""Build, cache and load base models.
+
+`model.name_or_path` names a hub id or a local directory (the real-cluster path). When it is
+null, the embedded default is built: a byte-level BPE tokenizer trained on the train split
+with `tokenizers`, a small Llama from a config, briefly pre-trained so that fine-tuning has
+something to improve on. Both are cached under the cache root by a content hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from codesweep.config.schema import ModelConfig, TinyModelConfig
+from codesweep.errors import CodesweepError
+
+EOS, PAD = "<|endoftext|>", "<|pad|>"
+
+
+def train_tokenizer(texts: Iterable[str], vocab_size: int) -> Any:
+    """Fit a byte-level BPE (lossless on whitespace, as code needs) and wrap it for transformers."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    core = Tokenizer(models.BPE())
+    core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    core.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size, special_tokens=[EOS, PAD],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False,
+    )
+    core.train_from_iterator(texts, trainer=trainer)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=core, eos_token=EOS, bos_token=EOS, pad_token=PAD, unk_token=None,
+        clean_up_tokenization_spaces=False,
+    )
+
+
+def build_tiny_model(cfg: TinyModelConfig, tokenizer: Any) -> Any:
+    """A Llama-architecture causal LM built from a config (no weights downloaded)."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    config = LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=cfg.hidden_size,
+        num_hidden_layers=cfg.num_layers, num_attention_heads=cfg.num_heads,
+        num_key_value_heads=cfg.num_heads, intermediate_size=cfg.intermediate_size,
+        max_position_embeddings=cfg.max_position_embeddings,
+        bos_token_id=tokenizer.eos_token_id, eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=True,
+    )
+    return LlamaForCausalLM(config)
+
+
+def tiny_model_key(cfg: TinyModelConfig, data_key: str) -> str:
+    """Cache key of the tiny base: its config plus the prepared data it was trained on."""
+    payload = json.dumps({"tiny": cfg.model_dump(), "data": data_key}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def ensure_tiny_base(
+    cfg: TinyModelConfig, train_texts: Callable[[], Iterable[str]], data_key: str,
+    cache_root: Path, log: Callable[[str], None] = print,
+) -> tuple[Path, bool]:
+    """Return (directory of the cached tiny base, reused?) building it on a cache miss."""
+    target = cache_root / "models" / f"tiny-{tiny_model_key(cfg, data_key)}"
+    if (target / "config.json").is_file():
+        return target, True
+    from codesweep.models.pretrain import pretrain
+
+    log(f"training a {cfg.vocab_size}-token BPE on {cfg.tokenizer_sample_files} train files")
+    sample = list(itertools.islice(train_texts(), cfg.tokenizer_sample_files))
+    if not sample:
+        raise CodesweepError("the train split is empty: nothing to train a tokenizer on")
+    tokenizer = train_tokenizer(sample, cfg.vocab_size)
+    model = build_tiny_model(cfg, tokenizer)
+    if cfg.pretrain_steps:
+        log(f"pre-training the tiny base for {cfg.pretrain_steps} steps (cached afterwards)")
+        pretrain(model, tokenizer, train_texts(), cfg, log)
+    save_atomically(model, tokenizer, target)
+    return target, False
+
+
+def save_atomically(model: Any, tokenizer: Any, target: Path) -> None:
+    """save_pretrained into a temporary sibling, then rename: a crash leaves no half model."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        os.replace(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def resolve_dtype(name: str) -> Any:
+    """`auto`: bf16 on GPUs that support it, else fp16 on GPU, fp32 on CPU."""
+    import torch
+
+    if name != "auto":
+        return getattr(torch, name)
+    if torch.cuda.is_available():
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.float32
+
+
+def load_tokenizer(name_or_path: str | Path) -> Any:
+    """Load a tokenizer and give it a pad token (decoder-only models often lack one)."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(name_or_path))
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_base_model(name_or_path: str | Path, dtype: str = "auto") -> Any:
+    """Load a causal LM from a hub id or a local directory, with a clear error when missing."""
+    from transformers import AutoModelForCausalLM
+
+    try:
+        return AutoModelForCausalLM.from_pretrained(str(name_or_path), dtype=resolve_dtype(dtype))
+    except OSError as exc:
+        raise CodesweepError(
+            f"model.name_or_path: cannot load {name_or_path!r}: {str(exc).splitlines()[0]}"
+        ) from None
+
+
+def describe_base(model_cfg: ModelConfig, base_path: Path | str) -> dict[str, Any]:
+    """What the run directory records about its base model."""
+    return {"name_or_path": str(base_path), "built_tiny": model_cfg.name_or_path is None}

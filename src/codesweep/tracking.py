@@ -1,0 +1,100 @@
+"""MLflow: one parent run per sweep, one child run per trial (and one for the base model).
+
+The driver logs after each stage from the stage's files, so workers need no MLflow access and
+a re-run logs into the same runs (found by tags) instead of piling up duplicates.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+PARAM_VALUE_LIMIT = 6000  # MLflow's limit on a param value; longer values are cut
+TAG_KIND, TAG_RUN_DIR, TAG_TRIAL = "codesweep.kind", "codesweep.run_dir", "codesweep.trial_id"
+
+
+def tracking_uri(run_dir: Path, explicit: str | None = None) -> str:
+    """--tracking-uri or recipe, then MLFLOW_TRACKING_URI, else sqlite under the run dir."""
+    return explicit or os.environ.get("MLFLOW_TRACKING_URI") or \
+        f"sqlite:///{(run_dir / 'mlflow.db').resolve()}"
+
+
+def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, str]:
+    """Nested mapping -> {'a.b': 'value'} with values cut to MLflow's length limit."""
+    flat: dict[str, str] = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = str(value)[:PARAM_VALUE_LIMIT]
+    return flat
+
+
+class Tracker:
+    """Thin wrapper over MlflowClient for the runs of one run directory."""
+
+    def __init__(self, uri: str, experiment: str, run_dir: Path) -> None:
+        from mlflow import MlflowClient
+
+        self.client = MlflowClient(tracking_uri=uri)
+        found = self.client.get_experiment_by_name(experiment)
+        self.experiment_id = found.experiment_id if found else \
+            self.client.create_experiment(experiment)
+        self.run_dir = str(run_dir.resolve())
+
+    def _find(self, kind: str, trial_id: str | None = None) -> str | None:
+        query = f"tags.`{TAG_KIND}` = '{kind}' and tags.`{TAG_RUN_DIR}` = '{self.run_dir}'"
+        if trial_id:
+            query += f" and tags.`{TAG_TRIAL}` = '{trial_id}'"
+        runs = self.client.search_runs([self.experiment_id], query, max_results=1)
+        return runs[0].info.run_id if runs else None
+
+    def parent(self, name: str, tags: dict[str, str]) -> str:
+        """The sweep's parent run, created on first use."""
+        run_id = self._find("sweep")
+        if run_id:
+            return run_id
+        run = self.client.create_run(self.experiment_id, run_name=name,
+                                     tags={TAG_KIND: "sweep", TAG_RUN_DIR: self.run_dir, **tags})
+        return run.info.run_id
+
+    def child(self, parent_id: str, trial_id: str, tags: dict[str, str] | None = None) -> str:
+        """A trial's (or the base model's) child run under the parent, created on first use."""
+        run_id = self._find("trial", trial_id)
+        if run_id:
+            return run_id
+        run = self.client.create_run(self.experiment_id, run_name=trial_id, tags={
+            TAG_KIND: "trial", TAG_RUN_DIR: self.run_dir, TAG_TRIAL: trial_id,
+            "mlflow.parentRunId": parent_id, **(tags or {})})
+        return run.info.run_id
+
+    def log_params(self, run_id: str, params: dict[str, Any]) -> None:
+        """Log params that are not there yet (MLflow refuses to change a logged param)."""
+        from mlflow.entities import Param
+
+        existing = self.client.get_run(run_id).data.params
+        new = [Param(k, v) for k, v in flatten(params).items() if k not in existing]
+        for start in range(0, len(new), 100):
+            self.client.log_batch(run_id, params=new[start:start + 100])
+
+    def log_metrics(self, run_id: str, rows: list[dict[str, Any]], step_key: str = "step") -> None:
+        """Log metric rows (one dict per step) with their steps; NaN and None are skipped."""
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        metrics = [Metric(key, float(value), now, int(row.get(step_key, 0) or 0))
+                   for row in rows for key, value in row.items()
+                   if key != step_key and isinstance(value, (int, float)) and value == value]
+        for start in range(0, len(metrics), 500):
+            self.client.log_batch(run_id, metrics=metrics[start:start + 500])
+
+    def finish(self, run_id: str, status: str = "FINISHED") -> None:
+        """Mark a run finished (or FAILED)."""
+        self.client.set_terminated(run_id, status=status)
+
+    def log_artifact(self, run_id: str, path: Path) -> None:
+        """Attach a file (the resolved recipe, the leaderboard) to a run."""
+        self.client.log_artifact(run_id, str(path))

@@ -1,0 +1,1 @@
+"""Training: the per-worker LoRA loop, runnable under Ray Train or in a single process."""

@@ -1,0 +1,1 @@
+"""Sweeps: Ray Tune + Optuna (TPE) + ASHA, each trial a Ray Train run."""
