@@ -131,3 +131,11 @@ def test_cli_prints_one_line_error_without_traceback(tmp_path: Path) -> None:
     output = result.output.strip()
     assert "Traceback" not in output
     assert 'lora.rr: unknown key (did you mean "r"?)' in " ".join(output.split())
+
+
+def test_override_into_list_items() -> None:
+    data = {"sources": [{"path": "a"}, {"path": "b"}]}
+    assert apply_overrides(data, ["sources.1.path=c"])["sources"][1] == {"path": "c"}
+    assert apply_overrides(data, ["sources.0=x"])["sources"][0] == "x"
+    with pytest.raises(CodesweepError, match=r"'2' is not an index of a list of 2 items"):
+        apply_overrides(data, ["sources.2.path=c"])

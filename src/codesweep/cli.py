@@ -51,11 +51,9 @@ COMMANDS = {
     "run": "codesweep.commands:run_command",
     "report": "codesweep.commands:report_command",
     "score": "codesweep.metrics.command:score_command",
+    "export": "codesweep.export:export_command",
+    "train": "codesweep.train.command:train_command",
 }
 
 for _name, _target in COMMANDS.items():
-    try:
-        register(_name, _target)
-    except ModuleNotFoundError as _missing:  # a stage still being written must not break the rest
-        if not _missing.name or not _missing.name.startswith("codesweep"):
-            raise
+    register(_name, _target)

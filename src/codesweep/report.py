@@ -106,8 +106,7 @@ def build_report(run_dir: Path, console: Console | None = None) -> dict[str, Any
     best = trials_only.iloc[0].dropna().to_dict() if len(trials_only) else {}
     render(table, sort_col, console)
     write_markdown(table, sort_col, best, out / "leaderboard.md")
-    metric_name = sort_col.split("/")[-1]
-    plot_metric(table, sort_col, out / f"eval_{metric_name}.png")
+    plot_metric(table, sort_col, out / f"eval_{sort_col.replace('/', '_')}.png")
     plot_losses(run_dir, out / "loss_curves.png")
     return best
 

@@ -8,7 +8,7 @@ runs/<name>/
   trials.json         per trial: params, final metrics, metric history, best checkpoint
   eval/results/       one Parquet file per (checkpoint, task), one row per example
   eval/summary.json   corpus-level scores per (checkpoint, task)
-  report/             leaderboard.md, eval_<metric>.png, loss_curves.png
+  report/             leaderboard.md, eval_<task>_<metric>.png, loss_curves.png
   mlflow.db           the MLflow store (unless --tracking-uri / MLFLOW_TRACKING_URI)
 """
 

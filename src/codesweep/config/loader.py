@@ -92,19 +92,39 @@ def _number_or_text(raw: str) -> Any:
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Apply dotted `-o` overrides to a recipe mapping, creating intermediate mappings."""
+    """Apply dotted `-o` overrides (`lora.r=16`, `sources.0.path=src`) to a recipe mapping."""
     result = copy.deepcopy(data)
     for text in overrides:
         keys, value = parse_override(text)
-        node = result
+        node: Any = result
         for depth, key in enumerate(keys[:-1]):
-            child = node.setdefault(key, {})
-            if not isinstance(child, dict):
-                dotted = ".".join(keys[: depth + 1])
-                raise CodesweepError(f"override {text!r}: {dotted} is a value, not a section")
-            node = child
-        node[keys[-1]] = value
+            node = _child(node, key, text, ".".join(keys[: depth + 1]))
+        _assign(node, keys[-1], value, text)
     return result
+
+
+def _child(node: Any, key: str, text: str, dotted: str) -> Any:
+    """Step into a mapping (creating it) or a list item (by index) on an override's path."""
+    if isinstance(node, list):
+        return node[_index(node, key, text)]
+    child = node.setdefault(key, {})
+    if not isinstance(child, (dict, list)):
+        raise CodesweepError(f"override {text!r}: {dotted} is a value, not a section")
+    return child
+
+
+def _assign(node: Any, key: str, value: Any, text: str) -> None:
+    if isinstance(node, list):
+        node[_index(node, key, text)] = value
+    else:
+        node[key] = value
+
+
+def _index(items: list[Any], key: str, text: str) -> int:
+    if not key.isdigit() or int(key) >= len(items):
+        raise CodesweepError(f"override {text!r}: {key!r} is not an index of a list of "
+                             f"{len(items)} items (use 0..{len(items) - 1})")
+    return int(key)
 
 
 def validate(schema: type[ModelT], data: dict[str, Any], source: str | Path) -> ModelT:
