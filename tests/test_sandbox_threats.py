@@ -22,12 +22,21 @@ def _namespaces_missing() -> str | None:
     return isolation._namespaces_unavailable() or runner.probe(isolation.NAMESPACES)
 
 
+def _user_namespaces_missing() -> str | None:
+    return isolation._user_namespaces_unavailable() or runner.probe(isolation.USERNS)
+
+
 NAMESPACES_MISSING = _namespaces_missing()
 needs_namespaces = pytest.mark.skipif(
     NAMESPACES_MISSING is not None, reason=f"no namespaces here: {NAMESPACES_MISSING}"
 )
-# rlimits always; namespaces where this machine allows them (root + unshare)
-LEVELS = [pytest.param(isolation.NAMESPACES, marks=needs_namespaces), isolation.RLIMITS]
+USERNS_MISSING = _user_namespaces_missing()
+needs_userns = pytest.mark.skipif(
+    USERNS_MISSING is not None, reason=f"no user namespaces here: {USERNS_MISSING}"
+)
+# rlimits always; the namespace levels where this machine allows them
+LEVELS = [pytest.param(isolation.NAMESPACES, marks=needs_namespaces),
+          pytest.param(isolation.USERNS, marks=needs_userns), isolation.RLIMITS]
 
 
 @pytest.fixture
@@ -54,14 +63,18 @@ def test_sample_cannot_kill_the_scorer(level: str, marker: str) -> None:
 
 @pytest.mark.parametrize("level", LEVELS)
 def test_sample_cannot_kill_its_parent(level: str, marker: str) -> None:
-    # The parent is this process (rlimits) or `unshare` (namespaces, where the sample is PID 1
-    # and sees no parent): either way the harness must still be there to report.
+    # The parent is this process (rlimits) or the zygote (namespaces: PID 1 of the sample's
+    # namespace, running as another uid): either way the harness must still be there to report.
     result, _ = _run("import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\n", level, marker)
     assert result.status in ("passed", "failed"), result
 
 
 @pytest.mark.parametrize("level", LEVELS)
 def test_fork_bomb_is_contained(level: str, marker: str) -> None:
+    if level == isolation.USERNS and os.geteuid() == 0:
+        # userns is the level for users without root; for uid 0 (mapped to itself) the kernel
+        # does not apply RLIMIT_NPROC, so there is nothing this test could show here.
+        pytest.skip("RLIMIT_NPROC does not bind on uid 0; userns is for non-root users")
     # Forks at most 200 sleeping children; passes only if the process limit stopped it first.
     program = (
         "import os, time\nmade = 0\nfor _ in range(200):\n    try:\n        pid = os.fork()\n"
@@ -174,6 +187,25 @@ def test_namespaces_hide_home_directories_and_drop_root(marker: str) -> None:
     result, _ = _run(program, isolation.NAMESPACES, marker)
     assert result.passed, result
     # only the way to the interpreter's own files is left under /root
+    allowed = {p.split("/")[2] for p in isolation.interpreter_directories()
+               if p.startswith("/root/")}
+    assert set(eval(result.output.strip())) <= allowed
+
+
+@needs_userns
+def test_user_namespace_samples_have_no_capabilities(marker: str) -> None:
+    program = (
+        "import ctypes, os\nstatus = open('/proc/self/status').read()\n"
+        "for field in ('CapInh', 'CapPrm', 'CapEff', 'CapBnd', 'CapAmb'):\n"
+        "    assert f'{field}:\\t0000000000000000' in status, field\n"
+        "assert 'NoNewPrivs:\\t1' in status\n"
+        "libc = ctypes.CDLL(None, use_errno=True)\n"
+        "assert libc.mount(b'none', b'/tmp/work', b'tmpfs', 0, None) != 0, 'mounted'\n"
+        "assert libc.umount2(b'/root', 2) != 0, 'unmounted the cover of /root'\n"
+        "print(sorted(os.listdir('/root')))\n"
+    )
+    result, _ = _run(program, isolation.USERNS, marker)
+    assert result.passed, result
     allowed = {p.split("/")[2] for p in isolation.interpreter_directories()
                if p.startswith("/root/")}
     assert set(eval(result.output.strip())) <= allowed

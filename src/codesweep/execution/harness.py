@@ -1,12 +1,20 @@
-"""The program that runs inside a sandboxed child: isolate, limit, run the sample, report.
+"""The programs that run inside the sandbox: isolate, limit, run the sample, report.
 
-The parent starts `python -I -S -B -c <this file's source> <marker>` and writes a JSON job
-on stdin. Standard library only, and nothing from codesweep: the child must start fast
-and must not read the host's site-packages. The outcome goes to a pipe the parent passed
-(`report_fd`), tagged with a per-run token, and only after the test code returned: a
-sample that exits early (sys.exit, os._exit, a signal) leaves no report and fails.
-A sample that deliberately digs the token out of this process's memory could forge a
-report; the isolation below does not depend on the report being honest.
+Both are started as `python -I -S -B -c <this file's source> ...`: standard library only,
+and nothing from codesweep, so that they start fast and never read the host's site-packages.
+
+- The zygote (namespaces level, `serve`): started once per worker slot by `unshare` inside
+  fresh namespaces. It makes the filesystem read-only once, warms the interpreter, then forks
+  one child per job it receives on its channel socket. It stays root inside the namespaces,
+  to mount each sample's scratch and to kill every process a sample leaves, and it is the
+  namespace's PID 1: its children, which drop to an unprivileged uid, can neither signal it
+  nor outlive their run.
+- The one-shot harness (rlimits level, `main`): reads one JSON job on stdin, runs it here.
+
+The outcome goes to a pipe the parent passed, tagged with a per-run token, and only after
+the test code returned: a sample that exits early (sys.exit, os._exit, a signal) leaves no
+report and fails. A sample that deliberately digs the token out of its own memory could
+forge a report; the isolation does not depend on the report being honest.
 """
 
 from __future__ import annotations
@@ -15,12 +23,26 @@ import contextlib
 import json
 import os
 import resource
+import select
 import signal
+import socket
+import struct
 import sys
 
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REMOUNT, MS_BIND, MS_REC = 1, 2, 4, 32, 4096, 16384
+MNT_DETACH, CLONE_NEWIPC, PR_SET_NO_NEW_PRIVS = 2, 0x08000000, 38
+PR_CAPBSET_DROP, PR_SET_SECUREBITS, CAPABILITY_VERSION_3 = 24, 28, 0x20080522
+# NOROOT, NO_SETUID_FIXUP and KEEP_CAPS, each with its lock: root never regains capabilities.
+LOCKED_SECUREBITS = 0b111111
 SYS_MOUNT_SETATTR, AT_FDCWD, AT_RECURSIVE, MOUNT_ATTR_RDONLY = 442, -100, 0x8000, 1
 NAMESPACE_SCRATCH = "/tmp/work"
+MARKER_VARIABLE = "CODESWEEP_SANDBOX_MARKER"
+MARKER_ROOM = 96  # bytes reserved in the zygote's environment for each child's marker
+REPORT_FD = 3  # where a zygote's child keeps its report pipe
+HEADER = struct.Struct("!I")
+# Imported once in the zygote so that children do not pay for them (HumanEval's usual ones).
+WARM_MODULES = ("typing", "math", "re", "collections", "itertools", "functools", "string",
+                "hashlib", "heapq", "bisect", "random", "fractions")
 
 # Events the Python-level guard refuses when the kernel cannot isolate the sample.
 BLOCKED_EVENTS = frozenset({
@@ -39,6 +61,209 @@ WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 
 
 def main() -> None:
+    """Entry point: `zygote <channel fd> <marker>` serves jobs; anything else runs one."""
+    if sys.argv[1:2] == ["zygote"]:
+        serve(int(sys.argv[2]))
+    else:
+        run_one()
+
+
+# --- messages between the scorer and a zygote: a length, then JSON; descriptors ride along ---
+
+
+def send_message(channel: socket.socket, message: dict, fds: list[int] = ()) -> None:
+    """Send one message, passing `fds` (SCM_RIGHTS) with its header."""
+    body = json.dumps(message).encode()
+    socket.send_fds(channel, [HEADER.pack(len(body))], list(fds))
+    channel.sendall(body)
+
+
+def receive_message(channel: socket.socket) -> tuple[dict, list[int]] | None:
+    """The next message and the descriptors that came with it; None at end of stream."""
+    header, fds, _, _ = socket.recv_fds(channel, HEADER.size, 8)
+    if not header:
+        return None
+    header += _receive_exactly(channel, HEADER.size - len(header))
+    return json.loads(_receive_exactly(channel, HEADER.unpack(header)[0])), fds
+
+
+def _receive_exactly(channel: socket.socket, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = channel.recv(size - len(data))
+        if not chunk:
+            raise ConnectionError("channel closed in the middle of a message")
+        data += chunk
+    return data
+
+
+# --- the zygote: one per worker slot, PID 1 of its namespaces, forks a child per sample ---
+
+
+def serve(channel_fd: int) -> None:
+    """Set up the namespace once, then run one forked child per job until the channel closes."""
+    channel = socket.socket(fileno=channel_fd)
+    config, _ = receive_message(channel)
+    try:
+        libc = _libc()
+        _make_all_read_only(libc)
+        for directory in config["hide"]:
+            _hide(libc, directory, [p for p in config["expose"] if p.startswith(directory + "/")])
+        os.chdir("/")
+        for name in WARM_MODULES:
+            __import__(name)
+    except Exception as exc:  # the scorer reports it; the namespace dies with this process
+        send_message(channel, {"error": f"{type(exc).__name__}: {exc}"})
+        os._exit(3)
+    send_message(channel, {"ready": True})
+    while (received := receive_message(channel)) is not None:
+        # Taken: should this process die from here on, the scorer fails the sample, not
+        # retries it (it may be the sample that brought the zygote down).
+        send_message(channel, {"taken": True})
+        send_message(channel, _serve_job(libc, channel, *received))
+    os._exit(0)
+
+
+def _serve_job(libc, channel: socket.socket, job: dict, fds: list[int]) -> dict:
+    """Run one job in a fresh child on a fresh scratch tmpfs; kill all it left behind."""
+    try:
+        _mount(libc, "tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV,
+               f"size={job['scratch_bytes']},mode=1777")
+        os.mkdir(NAMESPACE_SCRATCH, 0o700)
+        if job["uid"] is not None:
+            os.chown(NAMESPACE_SCRATCH, job["uid"], job["uid"])
+        pid = os.fork()
+        if pid == 0:
+            try:
+                _child(libc, job, *fds)
+            finally:  # whatever the sample did, this copy must never act as the zygote
+                os._exit(4)
+    finally:
+        for fd in fds:  # the child has its copies; the scorer must see EOF when it is gone
+            os.close(fd)
+    timed_out = not _exited_within(pid, job["timeout"], channel)
+    returncode = _end_every_process(pid)
+    libc.umount2(b"/tmp", MNT_DETACH)  # the scratch, and anything written in it, is gone
+    return {"returncode": returncode, "timed_out": timed_out}
+
+
+def _exited_within(pid: int, seconds: float, channel: socket.socket) -> bool:
+    """Wait up to `seconds` for the child to exit, without reaping it.
+
+    The scorer sends nothing during a run, so a readable channel means it is gone: then
+    this process exits at once, and as PID 1 it takes the whole namespace with it.
+    """
+    pidfd = os.pidfd_open(pid)
+    try:
+        ready = select.select([pidfd, channel], [], [], seconds)[0]
+    finally:
+        os.close(pidfd)
+    if channel in ready:
+        os._exit(0)
+    return bool(ready)
+
+
+def _end_every_process(leader: int) -> int:
+    """SIGKILL every other process of the namespace, reap them all; the leader's exit code."""
+    code = -signal.SIGKILL
+    with contextlib.suppress(ProcessLookupError):
+        # From PID 1, kill(-1) reaches every process of this PID namespace (nested ones too)
+        # but this one, and a process forking at that moment cannot slip a child past it.
+        os.kill(-1, signal.SIGKILL)
+    while True:
+        try:
+            pid, status = os.waitpid(-1, 0)
+        except ChildProcessError:  # nothing left: orphans were ours to reap as PID 1
+            return code
+        if pid == leader:
+            code = os.waitstatus_to_exitcode(status)
+
+
+def _child(libc, job: dict, output_fd: int, report_fd: int) -> None:
+    """The forked child: own session, descriptors and marker, limits, no privilege; no return."""
+    try:
+        os.setsid()  # own session and process group, away from the zygote's
+        report_fd = _take_descriptors(output_fd, report_fd)
+        _set_marker(libc, job["marker"])
+        _call(libc.unshare(CLONE_NEWIPC), "unshare(IPC)")  # no SysV objects shared between runs
+        os.chdir(NAMESPACE_SCRATCH)
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # oversized writes raise, not kill
+        _set_limits(job["limits"])
+        _call(libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(NO_NEW_PRIVS)")  # no setuid
+        if job["uid"] is None:  # userns: only root is mapped; stay root, without capabilities
+            _drop_capabilities(libc)
+        else:
+            os.setgroups([])
+            os.setgid(job["uid"])
+            os.setuid(job["uid"])  # drops every capability: nothing above can be undone
+    except BaseException as exc:  # setup failure is the sandbox's error, not the sample's
+        _report(report_fd, job["token"], "error",
+                f"sandbox setup failed: {type(exc).__name__}: {exc}")
+        os._exit(3)
+    status, reason = _run(job["program"])
+    _flush_output()
+    _report(REPORT_FD, job["token"], status, reason)
+    os._exit(0)
+
+
+def _take_descriptors(output_fd: int, report_fd: int) -> int:
+    """stdin from /dev/null, stdout+stderr to the output file, the report pipe on REPORT_FD."""
+    os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+    os.dup2(output_fd, 1)
+    os.dup2(output_fd, 2)
+    os.dup2(report_fd, REPORT_FD, inheritable=False)
+    os.closerange(REPORT_FD + 1, os.sysconf("SC_OPEN_MAX"))  # the channel to the scorer too
+    return REPORT_FD
+
+
+def _set_marker(libc, marker: str) -> None:
+    """Write this run's marker into the environment block, where the reaper reads it.
+
+    A forked child shares the zygote's environment block, which /proc/PID/environ shows; it
+    is overwritten in place (the zygote reserved room) so that this child and everything it
+    forks carry the marker, and os.environ is set so that whatever it executes does too.
+    """
+    import ctypes
+
+    value = marker.encode()
+    address = libc.getenv(MARKER_VARIABLE.encode())
+    if not address or len(value) >= MARKER_ROOM:
+        raise ValueError("no room for the marker in the environment")
+    ctypes.memmove(address, value.ljust(MARKER_ROOM, b"\0"), MARKER_ROOM)
+    os.environ[MARKER_VARIABLE] = marker
+
+
+def _drop_capabilities(libc) -> None:
+    """Empty the bounding set, lock root out of capabilities, then clear the rest."""
+    import ctypes
+
+    with open("/proc/sys/kernel/cap_last_cap") as highest:
+        last = int(highest.read())
+    for capability in range(last + 1):
+        _call(libc.prctl(PR_CAPBSET_DROP, capability, 0, 0, 0), "prctl(CAPBSET_DROP)")
+    _call(libc.prctl(PR_SET_SECUREBITS, LOCKED_SECUREBITS, 0, 0, 0), "prctl(SET_SECUREBITS)")
+    header = (ctypes.c_uint32 * 2)(CAPABILITY_VERSION_3, 0)
+    sets = (ctypes.c_uint32 * 6)()  # effective, permitted, inheritable; twice (64 bits)
+    _call(libc.capset(header, sets), "capset")
+
+
+def _libc():
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.getenv.restype = ctypes.c_void_p
+    return libc
+
+
+def _call(result: int, what: str) -> None:
+    if result != 0:
+        raise OSError(_errno(), f"{what}: {os.strerror(_errno())}")
+
+
+# --- the one-shot harness: rlimits level, one process per sample ---
+
+
+def run_one() -> None:
     """Read the job, isolate, run the program and report; never returns."""
     job = json.loads(sys.stdin.buffer.read())
     null = os.open(os.devnull, os.O_RDONLY)
@@ -56,21 +281,14 @@ def main() -> None:
 
 
 def _isolate(job: dict) -> None:
-    """Apply the isolation the parent chose, then the limits, then (weak mode) the guard."""
+    """Own session, limits, then the audit-hook guard."""
     os.set_inheritable(job["report_fd"], False)
     if os.getpid() != os.getsid(0):
         os.setsid()  # own session and process group: a group kill never reaches the parent
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # oversized writes raise instead of killing
-    if job["isolation"] == "namespaces":
-        _isolate_filesystem(job)
-        _set_limits(job["limits"])
-        os.setgroups([])
-        os.setgid(job["uid"])
-        os.setuid(job["uid"])  # drops every capability: the mounts above are now fixed
-    else:
-        os.chdir(job["scratch"])
-        _set_limits(job["limits"])
-        _install_guard(os.path.realpath(job["scratch"]))
+    os.chdir(job["scratch"])
+    _set_limits(job["limits"])
+    _install_guard(os.path.realpath(job["scratch"]))
 
 
 def _set_limits(limits: dict) -> None:
@@ -99,29 +317,15 @@ def _report(fd: int, token: str, status: str, reason: str) -> None:
     os.write(fd, message.encode()[:4000])  # one write below PIPE_BUF: atomic
 
 
-# --- namespaces: a read-only root, hidden home directories, a private tmpfs as scratch ---
-
-
-def _isolate_filesystem(job: dict) -> None:
-    import ctypes
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    _make_all_read_only(libc, ctypes)
-    for directory in job["hide"]:
-        _hide(libc, directory, [p for p in job["expose"] if p.startswith(directory + "/")])
-    _mount(libc, "tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV,
-           f"size={job['scratch_bytes']},mode=1777")
-    os.mkdir(NAMESPACE_SCRATCH, 0o700)
-    os.chown(NAMESPACE_SCRATCH, job["uid"], job["uid"])
-    os.chdir(NAMESPACE_SCRATCH)
+# --- namespaces: a read-only root, hidden home directories ---
 
 
 def _mount(libc, source, target, fstype, flags, data=None) -> None:
     def encode(text):
         return text.encode() if text is not None else None
 
-    if libc.mount(encode(source), encode(target), encode(fstype), flags, encode(data)) != 0:
-        raise OSError(_errno(), f"mount {target}: {os.strerror(_errno())}")
+    _call(libc.mount(encode(source), encode(target), encode(fstype), flags, encode(data)),
+          f"mount {target}")
 
 
 def _errno() -> int:
@@ -130,7 +334,9 @@ def _errno() -> int:
     return ctypes.get_errno()
 
 
-def _make_all_read_only(libc, ctypes) -> None:
+def _make_all_read_only(libc) -> None:
+    import ctypes
+
     class MountAttr(ctypes.Structure):
         _fields_ = [(name, ctypes.c_uint64)
                     for name in ("attr_set", "attr_clr", "propagation", "userns_fd")]
@@ -139,8 +345,7 @@ def _make_all_read_only(libc, ctypes) -> None:
     result = libc.syscall(ctypes.c_long(SYS_MOUNT_SETATTR), ctypes.c_int(AT_FDCWD),
                           ctypes.c_char_p(b"/"), ctypes.c_uint(AT_RECURSIVE),
                           ctypes.byref(attr), ctypes.c_size_t(ctypes.sizeof(attr)))
-    if result != 0:
-        raise OSError(_errno(), f"mount_setattr(/, read-only): {os.strerror(_errno())}")
+    _call(result, "mount_setattr(/, read-only)")
 
 
 def _hide(libc, directory: str, keep: list[str]) -> None:

@@ -11,7 +11,7 @@ class Limits:
     """Per-sample limits. The wall-clock timeout is separate: the parent enforces it."""
 
     memory_mb: int = 1024  # address space; Python itself needs about 30 MB of it
-    processes: int = 64  # per sandbox user id; bounds fork bombs
+    processes: int = 64  # per sandbox uid (per user namespace at userns); bounds fork bombs
     file_mb: int = 16  # largest file, captured stdout/stderr included
     open_files: int = 256
     scratch_mb: int = 64  # size of the private tmpfs scratch (namespaces mode)

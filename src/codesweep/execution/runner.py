@@ -15,15 +15,14 @@ import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from codesweep.errors import CodesweepError, did_you_mean
-from codesweep.execution import harness, isolation, reaper
+from codesweep.execution import harness, isolation, reaper, zygote
 from codesweep.execution.limits import Limits
 
-STARTUP_GRACE_S = 0.5  # interpreter start-up and namespace set-up, on top of the timeout
+STARTUP_GRACE_S = 0.5  # interpreter start-up and set-up, on top of the timeout (rlimits)
+ANSWER_GRACE_S = 5.0  # how long past the timeout a zygote may take to clean up and answer
 OUTPUT_TAIL_BYTES = 2000
-HARNESS_SOURCE = Path(harness.__file__).read_text(encoding="utf-8")
 
 
 @dataclass(frozen=True)
@@ -40,6 +39,17 @@ class ExecResult:
 def new_marker() -> str:
     """A unique tag for one sample's processes (command line and environment)."""
     return f"codesweep-sandbox-{secrets.token_hex(12)}"
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """What the parent saw of one run, before it is classified."""
+
+    report: str  # what the harness wrote on the report pipe, if anything
+    returncode: int
+    timed_out: bool
+    output: str
+    failure: str = ""  # the sandbox itself failed (its zygote died)
 
 
 @dataclass(frozen=True)
@@ -65,61 +75,85 @@ def run_program(
 ) -> ExecResult:
     """Run one Python program in the sandbox; it passes when it runs to its end."""
     launch = _Launch(level or isolation.detect(), slot, timeout, limits or Limits())
-    scratch = None if launch.level == isolation.NAMESPACES else _make_scratch()
-    timed_out = True  # until known otherwise, assume the worst for clean-up
+    if launch.level in isolation.ZYGOTE_LEVELS:
+        return _classify(task_id, launch, _execute_in_zygote(program, launch))
+    scratch = _make_scratch()
     try:
-        report, returncode, timed_out, output = _execute(program, launch, scratch)
+        outcome = _execute(program, launch, scratch)
     finally:
-        # A PID namespace that ended normally is empty; otherwise hunt for orphans and
-        # daemons, or for the processes of a namespace that is still being torn down.
-        if launch.level != isolation.NAMESPACES or timed_out:
+        reaper.reap(launch.marker)  # orphans and daemons that left the process group
+        shutil.rmtree(scratch, ignore_errors=True)
+    return _classify(task_id, launch, outcome)
+
+
+def _execute_in_zygote(program: str, launch: _Launch) -> _Outcome:
+    """Run the program in a child of the slot's zygote, which kills all it leaves behind."""
+    read_fd, write_fd = os.pipe()
+    with tempfile.TemporaryFile() as output:
+        try:
+            reply = zygote.run_job(launch.level, launch.slot, _zygote_job(program, launch),
+                                   [output.fileno(), write_fd], launch.timeout + ANSWER_GRACE_S)
+        except BaseException:  # no sandbox could be started: nothing will be reported
+            os.close(read_fd)
+            raise
+        finally:
+            os.close(write_fd)
+        if reply.failure:  # the zygote was killed with its namespace; be thorough anyway
             reaper.reap(launch.marker)
-        if scratch:
-            shutil.rmtree(scratch, ignore_errors=True)
-    return _classify(task_id, launch, report, returncode, timed_out, output)
+        return _Outcome(_read_available(read_fd), reply.returncode, reply.timed_out,
+                        _tail(output), reply.failure)
+
+
+def _zygote_job(program: str, launch: _Launch) -> dict:
+    return {
+        "program": program, "token": launch.token, "marker": launch.marker,
+        "timeout": launch.timeout, "limits": launch.limits.rlimits(launch.timeout),
+        "uid": _sample_uid(launch), "scratch_bytes": launch.limits.scratch_mb * 1024 * 1024,
+    }
+
+
+def _sample_uid(launch: _Launch) -> int | None:
+    """The uid a sample drops to; None in a user namespace, which maps only root (the child
+    drops its capabilities instead)."""
+    if launch.level == isolation.NAMESPACES:
+        return isolation.SANDBOX_UID_BASE + launch.slot
+    return None
 
 
 def _make_scratch() -> str:
     return os.path.realpath(tempfile.mkdtemp(prefix="codesweep-sample-"))
 
 
-def _job(program: str, launch: _Launch, scratch: str | None, report_fd: int) -> bytes:
-    limits = launch.limits
+def _job(program: str, launch: _Launch, scratch: str, report_fd: int) -> bytes:
     return json.dumps({
         "program": program, "token": launch.token, "report_fd": report_fd,
-        "isolation": launch.level, "limits": limits.rlimits(launch.timeout),
-        "uid": isolation.SANDBOX_UID_BASE + launch.slot, "scratch": scratch,
-        "scratch_bytes": limits.scratch_mb * 1024 * 1024,
-        "hide": isolation.hidden_directories(), "expose": isolation.interpreter_directories(),
+        "limits": launch.limits.rlimits(launch.timeout), "scratch": scratch,
     }).encode()
 
 
-def _environment(launch: _Launch, scratch: str | None) -> dict[str, str]:
+def _environment(launch: _Launch, scratch: str) -> dict[str, str]:
     """A scrubbed environment: nothing of the host's, plus the marker the reaper looks for."""
-    home = scratch or harness.NAMESPACE_SCRATCH
     return {
-        "PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": home,
-        "TMPDIR": home, "OMP_NUM_THREADS": "1", "CODESWEEP_SANDBOX_MARKER": launch.marker,
+        "PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": scratch,
+        "TMPDIR": scratch, "OMP_NUM_THREADS": "1", harness.MARKER_VARIABLE: launch.marker,
     }
 
 
-def _execute(program: str, launch: _Launch, scratch: str | None) -> tuple[str, int, bool, str]:
-    """Start the child, feed it its job, wait: (report, exit code, timed out, output)."""
+def _execute(program: str, launch: _Launch, scratch: str) -> _Outcome:
+    """Start a one-shot child, feed it its job, wait; then what it left."""
     read_fd, write_fd = os.pipe()
-    command = [*isolation.command_prefix(launch.level), sys.executable, "-I", "-S", "-B",
-               "-c", HARNESS_SOURCE, launch.marker]
+    command = [sys.executable, "-I", "-S", "-B", "-c", zygote.HARNESS_SOURCE, launch.marker]
     with tempfile.TemporaryFile() as output:
         try:
             child = subprocess.Popen(
                 command, stdin=subprocess.PIPE, stdout=output, stderr=subprocess.STDOUT,
-                pass_fds=(write_fd,), env=_environment(launch, scratch), cwd=scratch or "/",
+                pass_fds=(write_fd,), env=_environment(launch, scratch), cwd=scratch,
                 start_new_session=True,
             )
         finally:
             os.close(write_fd)
         timed_out = _wait(child, _job(program, launch, scratch, write_fd), launch.timeout)
-        report = _read_available(read_fd)
-        return report, child.returncode, timed_out, _tail(output)
+        return _Outcome(_read_available(read_fd), child.returncode, timed_out, _tail(output))
 
 
 def _wait(child: subprocess.Popen, job: bytes, timeout: float) -> bool:
@@ -174,26 +208,26 @@ def _tail(output) -> str:
     return output.read().decode(errors="replace")
 
 
-def _classify(
-    task_id: str, launch: _Launch, report: str, returncode: int, timed_out: bool, output: str
-) -> ExecResult:
+def _classify(task_id: str, launch: _Launch, outcome: _Outcome) -> ExecResult:
     """Map the report (if any), the exit status and the timeout onto a status and a reason."""
-    if timed_out:
-        reason = f"no result within {launch.timeout:g}s"
-        return ExecResult(task_id, False, "timeout", reason, output)
+    if outcome.timed_out:
+        reason = outcome.failure or f"no result within {launch.timeout:g}s"
+        return ExecResult(task_id, False, "timeout", reason, outcome.output)
     try:
-        message = json.loads(report)
+        message = json.loads(outcome.report)
     except ValueError:
         message = {}
     if message.get("token") == launch.token:
         status = message["status"]
-        return ExecResult(task_id, status == "passed", status, message["reason"], output)
-    return ExecResult(task_id, False, *_exit_status(returncode), output)
+        return ExecResult(task_id, status == "passed", status, message["reason"], outcome.output)
+    if outcome.failure:
+        return ExecResult(task_id, False, "error", outcome.failure, outcome.output)
+    return ExecResult(task_id, False, *_exit_status(outcome.returncode), outcome.output)
 
 
 def _exit_status(returncode: int) -> tuple[str, str]:
     """Status and reason for a child that ended without reporting."""
-    if returncode < 0 or returncode > 128:  # unshare reports a signalled child as 128 + signal
+    if returncode < 0 or returncode > 128:  # a shell-style 128 + signal, too
         number = -returncode if returncode < 0 else returncode - 128
         if number == signal.SIGXCPU:
             return "timeout", "CPU time limit exceeded (SIGXCPU)"
