@@ -1,0 +1,1 @@
+"""The `prepare` stage: repositories and directories -> filtered, deduplicated, split datasets."""

@@ -1,0 +1,176 @@
+"""Exact and near deduplication, written as per-batch and per-group functions for Ray Data.
+
+Exact: group by the whitespace-free content hash; the smallest (repo, path) of a group stays.
+Near: MinHash (datasketch) over shingles of code tokens, split into LSH bands chosen for the
+Jaccard threshold; rows are exploded to (band, uid, signature) and grouped by band, so no
+process holds the whole index; candidate pairs in a bucket are verified on their signatures,
+and only the verified pairs (few) reach the driver, which joins them into clusters.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+
+from codesweep.corpus.schema import KEPT, uid
+
+TOKEN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|\d+|\S")
+MINHASH_SEED = 1
+# datasketch 2.x's default scheme, named so signatures stay comparable across versions.
+MINHASH_SCHEME = "affine32"
+# Members of one bucket compared pairwise; later members are compared with these only.
+MAX_BUCKET_PAIRS = 64
+
+
+def keep_first_per_hash(shard: pd.DataFrame) -> pd.DataFrame:
+    """Exact dedup of one shard (many norm_hash groups, vectorised).
+
+    Per norm_hash the smallest (repo, path) stays, with dup_count = the group's total;
+    the others are marked exact_duplicate and lose their text.
+    """
+    shard = shard.sort_values(["norm_hash", "repo", "path"], kind="stable").reset_index(drop=True)
+    groups = shard.groupby("norm_hash", sort=False)
+    keeper = groups["repo"].transform("first") + ":" + groups["path"].transform("first")
+    totals = groups["dup_count"].transform("sum")
+    repeat = shard["norm_hash"].duplicated(keep="first")
+    shard.loc[~repeat, "dup_count"] = totals[~repeat]
+    shard.loc[repeat, ["drop_reason", "drop_stage", "text"]] = [
+        "exact_duplicate", "exact_dedup", ""]
+    shard.loc[repeat, "drop_detail"] = "same content as " + keeper[repeat]
+    return shard.drop(columns=["shard"], errors="ignore")
+
+
+@lru_cache(maxsize=16)
+def lsh_params(threshold: float, num_perm: int) -> tuple[int, int]:
+    """(bands, rows) minimising false positives + negatives at the threshold (datasketch's rule)."""
+    from datasketch.lsh import _optimal_param
+
+    return _optimal_param(threshold, num_perm, 0.5, 0.5)
+
+
+def shingles(text: str, size: int) -> list[bytes]:
+    """Distinct `size`-token shingles of the code (identifiers, numbers, single symbols)."""
+    tokens = TOKEN.findall(text)
+    if len(tokens) < size:
+        return [" ".join(tokens).encode()] if tokens else []
+    grams = {" ".join(tokens[i:i + size]) for i in range(len(tokens) - size + 1)}
+    return [gram.encode() for gram in grams]
+
+
+def signature(text: str, size: int, num_perm: int) -> np.ndarray | None:
+    """The MinHash signature of a text (uint32 values), or None for a text without tokens."""
+    from datasketch import MinHash
+
+    grams = shingles(text, size)
+    if not grams:
+        return None
+    minhash = MinHash(num_perm=num_perm, seed=MINHASH_SEED, scheme=MINHASH_SCHEME)
+    minhash.update_batch(grams)
+    return minhash.hashvalues.astype(np.uint32)
+
+
+def band_keys(sig: np.ndarray, bands: int, rows: int) -> list[int]:
+    """One 63-bit key per band: files sharing any key are candidate near duplicates."""
+    keys = []
+    for band in range(bands):
+        chunk = sig[band * rows:(band + 1) * rows].tobytes()
+        digest = hashlib.blake2b(chunk, digest_size=8, salt=band.to_bytes(16, "little")).digest()
+        keys.append(int.from_bytes(digest, "little") >> 1)
+    return keys
+
+
+def band_rows(batch: pd.DataFrame, threshold: float, num_perm: int, size: int,
+              shards: int) -> pd.DataFrame:
+    """Explode kept files into (band, uid, sig, shard) rows, the input of the band group-by."""
+    bands, rows = lsh_params(threshold, num_perm)
+    out: dict[str, list] = {"band": [], "uid": [], "sig": [], "shard": []}
+    for repo, path, text in zip(batch["repo"], batch["path"], batch["text"], strict=True):
+        sig = signature(text, size, num_perm)
+        if sig is None:
+            continue
+        for key in band_keys(sig, bands, rows):
+            out["band"].append(key)
+            out["uid"].append(uid(repo, path))
+            out["sig"].append(sig.tobytes())
+            out["shard"].append(key % shards)
+    return pd.DataFrame(out, columns=["band", "uid", "sig", "shard"])
+
+
+def jaccard(sig_a: bytes, sig_b: bytes) -> float:
+    """Estimated Jaccard similarity: the fraction of equal MinHash values."""
+    a, b = np.frombuffer(sig_a, dtype=np.uint32), np.frombuffer(sig_b, dtype=np.uint32)
+    return float(np.mean(a == b))
+
+
+def shard_pairs(shard: pd.DataFrame, threshold: float) -> pd.DataFrame:
+    """Verified pairs of one shard of band rows; singleton buckets (most) are skipped at once."""
+    shared = shard[shard["band"].duplicated(keep=False)]
+    parts = [bucket_pairs(bucket, threshold) for _, bucket in shared.groupby("band", sort=False)]
+    parts = [part for part in parts if len(part)]
+    return pd.concat(parts) if parts else pd.DataFrame(columns=["a", "b", "jaccard"])
+
+
+def bucket_pairs(group: pd.DataFrame, threshold: float) -> pd.DataFrame:
+    """Verified similar pairs among the files of one LSH bucket (a, b, jaccard), a < b."""
+    group = group.drop_duplicates("uid").sort_values("uid")
+    uids, sigs = list(group["uid"]), list(group["sig"])
+    pairs = []
+    for i in range(len(uids)):
+        # Large buckets: compare to the first member only, keeping the work linear.
+        for j in range(i + 1, len(uids)) if i < MAX_BUCKET_PAIRS else ():
+            similarity = jaccard(sigs[i], sigs[j])
+            if similarity >= threshold:
+                pairs.append((uids[i], uids[j], similarity))
+    return pd.DataFrame(pairs, columns=["a", "b", "jaccard"])
+
+
+def clusters_from_pairs(pairs: list[tuple[str, str]]) -> dict[str, list[str]]:
+    """Connected components of the similarity pairs: representative (smallest uid) -> members."""
+    parent: dict[str, str] = {}
+
+    def find(node: str) -> str:
+        parent.setdefault(node, node)
+        while parent[node] != node:
+            parent[node] = parent[parent[node]]  # path halving keeps trees flat
+            node = parent[node]
+        return node
+
+    for a, b in pairs:
+        root_a, root_b = find(a), find(b)
+        if root_a != root_b:
+            parent[max(root_a, root_b)] = min(root_a, root_b)
+    clusters: dict[str, list[str]] = {}
+    for node in sorted(parent):
+        clusters.setdefault(find(node), []).append(node)
+    return clusters
+
+
+def near_drop_details(clusters: dict[str, list[str]]) -> tuple[dict[str, str], dict[str, int]]:
+    """(uid -> drop detail) for every non-representative, and (representative -> cluster size)."""
+    drops, sizes = {}, {}
+    for keeper, members in clusters.items():
+        sizes[keeper] = len(members)
+        for member in members[1:]:
+            drops[member] = f"near duplicate of {keeper} (cluster of {len(members)})"
+    return drops, sizes
+
+
+def mark_near_duplicates(batch: pd.DataFrame, drops: dict[str, str],
+                         sizes: dict[str, int]) -> pd.DataFrame:
+    """Drop the non-representatives of near-duplicate clusters; count the keeper's cluster."""
+    batch = batch.copy()
+    for index, (repo, path) in enumerate(zip(batch["repo"], batch["path"], strict=True)):
+        key = uid(repo, path)
+        if batch["drop_reason"].iat[index] != KEPT:
+            continue
+        if key in drops:
+            batch.iloc[index, batch.columns.get_indexer(
+                ["drop_reason", "drop_stage", "drop_detail", "text"])] = [
+                "near_duplicate", "near_dedup", drops[key], ""]
+        elif key in sizes:
+            batch.iat[index, batch.columns.get_loc("dup_count")] += sizes[key] - 1
+    return batch

@@ -1,0 +1,91 @@
+"""`prepare`: sources -> read & filter -> exact dedup -> near dedup -> decontaminate -> split
+-> task builders -> Parquet + manifest, on Ray Data, cached by a content hash of the inputs.
+
+Public contract (other stages depend on it):
+    prepare(config, *, recipe_dir, cache_root, force=False) -> PreparedData(path, manifest, reused)
+Layout of `path`: files/<split>/, exclusions/, tasks/<task>/<split>/ (Parquet dirs), manifest.json.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from codesweep.config.pipeline import PipelineConfig
+from codesweep.corpus import stages
+from codesweep.corpus.decontam import BenchmarkIndex, build_index
+from codesweep.corpus.manifest import base_manifest, cache_key, read_manifest, write_manifest
+from codesweep.corpus.output import publish, staging_dir
+from codesweep.corpus.sources import resolve_sources
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class PreparedData:
+    """A prepared dataset on disk: its directory, its manifest, and whether it was reused."""
+
+    path: Path
+    manifest: dict
+    reused: bool
+
+
+class StageTimer:
+    """Wall-clock seconds per named stage, reported in the manifest."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.seconds: dict[str, float] = {}
+        self.progress = progress
+
+    @contextmanager
+    def __call__(self, stage: str) -> Iterator[None]:
+        self.progress(f"{stage} ...")
+        start = time.perf_counter()
+        yield
+        self.seconds[stage] = round(time.perf_counter() - start, 3)
+
+
+def output_dir(cache_root: Path, config: PipelineConfig, key: str) -> Path:
+    """Where a prepared dataset with this key lives."""
+    return cache_root / "prepared" / f"{config.name}-{key[:12]}"
+
+
+def prepare(config: PipelineConfig, *, recipe_dir: Path, cache_root: Path, force: bool = False,
+            progress: Progress | None = None) -> PreparedData:
+    """Prepare (or reuse) the datasets a pipeline recipe describes.
+
+    Relative source paths resolve against `recipe_dir`; outputs go under
+    `<cache_root>/prepared/<name>-<key[:12]>/`, written in a staging dir and renamed.
+    """
+    say = progress or (lambda message: None)
+    timer = StageTimer(say)
+    cache_root, recipe_dir = Path(cache_root), Path(recipe_dir)
+    with timer("sources"):
+        sources = resolve_sources(config, recipe_dir, cache_root)
+        bench = build_index(config.decontam, recipe_dir) if config.decontam.enabled else None
+    key = cache_key(config, sources, bench.digest() if bench else "")
+    final = output_dir(cache_root, config, key)
+    if (final / "manifest.json").is_file() and not force:
+        say(f"reusing {final}")
+        return PreparedData(final, read_manifest(final), reused=True)
+    manifest = base_manifest(config, key, sources)
+    with staging_dir(final) as staging:
+        manifest.update(run_stages(config, sources, bench, staging, timer))
+        manifest["timings"] = timer.seconds
+        write_manifest(staging, manifest)
+        publish(staging, final)
+    return PreparedData(final, manifest, reused=False)
+
+
+def run_stages(config: PipelineConfig, sources: list, bench: BenchmarkIndex | None,
+               staging: Path, timer: StageTimer) -> dict[str, Any]:
+    """Run every Ray Data stage into `staging`; return the manifest's counts."""
+    from codesweep.ray_runtime import ensure_ray
+
+    ensure_ray()
+    with stages.ray_data_settings():
+        return stages.Run(config, sources, bench, staging, timer).execute()

@@ -1,0 +1,43 @@
+"""Column names and Arrow schemas of the prepared files and the exclusions table."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+# One row per kept file in files/<split>/. `sha` is the sha256 of `text` (after transforms);
+# `dup_count` is how many listed files this row stands for (itself plus exact/near duplicates).
+FILES_SCHEMA = pa.schema([
+    ("repo", pa.string()),          # source name
+    ("revision", pa.string()),      # resolved commit of a git source, or the listing hash
+    ("path", pa.string()),          # path inside the source, '/'-separated
+    ("language", pa.string()),      # from the extension map
+    ("text", pa.string()),          # file content after transforms
+    ("sha", pa.string()),           # sha256 hex of text
+    ("split", pa.string()),         # train | validation | test
+    ("num_bytes", pa.int64()),      # UTF-8 size of text
+    ("num_lines", pa.int64()),      # lines in text
+    ("header_stripped", pa.bool_()),  # a licence header was removed
+    ("lines_dropped", pa.int64()),  # lines removed under long_lines: drop_line
+    ("dup_count", pa.int64()),      # files this one represents after dedup (1 = unique)
+])
+
+# One row per dropped file in exclusions/.
+EXCLUSIONS_SCHEMA = pa.schema([
+    ("repo", pa.string()),
+    ("path", pa.string()),
+    ("reason", pa.string()),   # e.g. too_short, exact_duplicate, contaminated
+    ("stage", pa.string()),    # source | filter | exact_dedup | near_dedup | decontam
+    ("detail", pa.string()),   # human-readable specifics (threshold, kept twin, benchmark item)
+])
+
+FILE_COLUMNS = FILES_SCHEMA.names
+KEPT = ""  # drop_reason of a kept row; empty strings (not nulls) keep Arrow types stable
+
+
+def uid(repo: str, path: str) -> str:
+    """The identity of a file across stages: repo and path."""
+    return f"{repo}:{path}"
+
+# Columns of the working rows between stages: the file columns (split filled last), the
+# whitespace-normalised hash used by exact dedup, and the drop fields ("" while kept).
+WORK_COLUMNS = [*FILE_COLUMNS, "norm_hash", "drop_reason", "drop_stage", "drop_detail"]

@@ -1,0 +1,197 @@
+"""Resolve recipe sources to file listings: local directories, the stdlib, git checkouts.
+
+Listing is metadata only (paths and sizes), so it stays cheap on large repositories; file
+contents are read later, in parallel, by the Ray Data read step. Directory symlinks are never
+followed (no loops); file symlinks are kept only when they resolve inside the source root.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import stat
+import sysconfig
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from codesweep.config.pipeline import PipelineConfig, SourceConfig
+from codesweep.errors import CodesweepError
+
+STDLIB = "stdlib"
+# The stdlib's own test suites and third-party packages are not "the standard library".
+STDLIB_EXCLUDES = ["site-packages/**", "dist-packages/**", "**/test/**", "**/tests/**",
+                   "**/idle_test/**", "test/**", "tests/**", "idlelib/idle_test/**"]
+
+
+@dataclass
+class ResolvedSource:
+    """A source ready to read: where its files are and what revision they come from."""
+
+    name: str
+    kind: str  # local | stdlib | git
+    root: Path
+    revision: str  # commit for git, else a hash of the listing
+    location: str  # the path or URL as written in the recipe
+    requested: str | None = None  # revision asked for (git)
+    files: list[dict] = field(default_factory=list)  # listing rows
+    dropped: list[dict] = field(default_factory=list)  # exclusion rows found while listing
+
+
+@lru_cache(maxsize=256)
+def glob_regex(pattern: str) -> re.Pattern[str]:
+    """Compile a path glob: `**/` spans zero or more directories, `*` and `?` stay in one."""
+    out, i = [], 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+        elif pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+        else:
+            char = pattern[i]
+            out.append({"*": "[^/]*", "?": "[^/]"}.get(char, re.escape(char)))
+            i += 1
+    return re.compile("".join(out) + r"\Z")
+
+
+def matches_any(path: str, patterns: list[str]) -> bool:
+    """Whether a '/'-separated relative path matches one of the globs."""
+    return any(glob_regex(p).match(path) for p in patterns)
+
+
+def source_name(source: SourceConfig) -> str:
+    """The repo name of a source: explicit, else the last part of its path or URL."""
+    if source.name:
+        return source.name
+    if source.path == STDLIB:
+        return "stdlib"
+    last = (source.path or source.git or "").rstrip("/").split("/")[-1]
+    return last.removesuffix(".git") or "source"
+
+
+def local_root(source: SourceConfig, index: int, recipe_dir: Path) -> Path:
+    """The directory of a local source, checked to exist."""
+    if source.path == STDLIB:
+        return Path(sysconfig.get_paths()["stdlib"])
+    root = (recipe_dir / os.path.expanduser(source.path or "")).resolve()
+    if not root.exists():
+        raise CodesweepError(f"sources[{index}].path: {root} does not exist")
+    if not root.is_dir():
+        raise CodesweepError(f"sources[{index}].path: {root} is not a directory")
+    return root
+
+
+def include_globs(source: SourceConfig, config: PipelineConfig) -> list[str]:
+    """The include globs: explicit, else one per extension of the language map."""
+    return source.include or [f"**/*{ext}" for ext in sorted(config.languages)]
+
+
+def exclude_globs(source: SourceConfig) -> list[str]:
+    """The exclude globs, plus the stdlib's test and site-packages directories."""
+    return source.exclude + (STDLIB_EXCLUDES if source.path == STDLIB else [])
+
+
+def walk_candidates(root: Path, includes: list[str], excludes: list[str]):
+    """Yield (relative path, absolute path) of files under root selected by the globs.
+
+    Directory symlinks are listed by os.walk but not entered (followlinks=False), so a
+    symlink loop cannot recurse; `.git` directories are pruned.
+    """
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        dirnames[:] = sorted(d for d in dirnames if d != ".git")
+        for filename in sorted(filenames):
+            absolute = os.path.join(dirpath, filename)
+            relative = os.path.relpath(absolute, root).replace(os.sep, "/")
+            if matches_any(relative, includes) and not matches_any(relative, excludes):
+                yield relative, absolute
+
+
+def symlink_problem(absolute: str, root: Path) -> tuple[str, str] | None:
+    """Why a file symlink cannot be read (escape, loop, broken), or None when it is safe."""
+    try:
+        target = Path(absolute).resolve(strict=True)
+    except RuntimeError:  # Python < 3.13 reports loops this way
+        return "symlink_loop", "symlink cycle"
+    except OSError as exc:
+        if exc.errno == 40:  # ELOOP
+            return "symlink_loop", "symlink cycle"
+        return "symlink_broken", f"target missing: {os.readlink(absolute)}"
+    if not target.is_relative_to(root.resolve()):
+        return "symlink_escape", f"points outside the source: {target}"
+    return None
+
+
+def list_source(resolved: ResolvedSource, source: SourceConfig, config: PipelineConfig) -> None:
+    """Fill `resolved.files` (and `.dropped`) with the selected files of one source."""
+    includes, excludes = include_globs(source, config), exclude_globs(source)
+    for relative, absolute in walk_candidates(resolved.root, includes, excludes):
+        problem = listing_problem(absolute, resolved.root, relative, config)
+        if problem:
+            reason, detail = problem
+            resolved.dropped.append({"repo": resolved.name, "path": relative, "reason": reason,
+                                     "stage": "source", "detail": detail})
+            continue
+        resolved.files.append({
+            "repo": resolved.name, "path": relative, "abspath": absolute,
+            "language": config.languages[os.path.splitext(relative)[1]],
+            "size": os.stat(absolute).st_size,
+        })
+
+
+def listing_problem(absolute: str, root: Path, relative: str,
+                    config: PipelineConfig) -> tuple[str, str] | None:
+    """Why a listed path is not a readable code file, or None."""
+    extension = os.path.splitext(relative)[1]
+    if extension not in config.languages:
+        return "unknown_language", f"extension {extension or '(none)'!r} not in languages"
+    if os.path.islink(absolute):
+        problem = symlink_problem(absolute, root)
+        if problem:
+            return problem
+    try:
+        mode = os.stat(absolute).st_mode
+    except OSError as exc:
+        return "unreadable", exc.strerror or str(exc)
+    if not stat.S_ISREG(mode):
+        return "not_regular_file", "a device, pipe or socket"
+    return None
+
+
+def listing_hash(files: list[dict]) -> str:
+    """A fingerprint of a local listing: paths, sizes and modification times.
+
+    Cheap (no content read), and it changes whenever a file is edited, added or removed.
+    """
+    digest = hashlib.sha256()
+    for row in files:
+        info = os.stat(row["abspath"])
+        digest.update(f"{row['path']}\0{info.st_size}\0{info.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
+def resolve_sources(config: PipelineConfig, recipe_dir: Path,
+                    cache_root: Path) -> list[ResolvedSource]:
+    """Check, clone and list every source of a recipe; errors name the source index."""
+    from codesweep.corpus.git import checkout
+
+    resolved: list[ResolvedSource] = []
+    for index, source in enumerate(config.sources):
+        name = source_name(source)
+        if any(other.name == name for other in resolved):
+            raise CodesweepError(f"sources[{index}]: repo name {name!r} is already used by "
+                                 "another source; give this one a distinct name:")
+        if source.git:
+            root, commit = checkout(source, index, cache_root / "git")
+            item = ResolvedSource(name, "git", root, commit, source.git, source.revision)
+        else:
+            root = local_root(source, index, recipe_dir)
+            kind = "stdlib" if source.path == STDLIB else "local"
+            item = ResolvedSource(name, kind, root, "", str(source.path))
+        list_source(item, source, config)
+        if not item.revision:
+            item.revision = "listing-" + listing_hash(item.files)[:16]
+        resolved.append(item)
+    return resolved

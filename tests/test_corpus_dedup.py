@@ -1,0 +1,74 @@
+"""Exact and near dedup: planted duplicates caught, distinct files kept, clusters formed."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from codesweep.corpus import dedup
+from codesweep.corpus.filters import normalized_hash
+
+BASE = "".join(
+    f"def compute_{i}(items, scale):\n"
+    f"    total = 0\n"
+    f"    for item in items:\n"
+    f"        total += item * scale + {i}\n"
+    f"    return total / len(items)\n\n" for i in range(12))
+RENAMED = BASE.replace("compute_3", "calc_3").replace("compute_7", "calc_7")
+REFORMATTED = BASE.replace("    ", "\t").replace("item * scale", "item*scale")
+DISTINCT = "".join(
+    f"class Widget{i}:\n    def __init__(self, name):\n        self.name = name + '{i}'\n"
+    f"    def render(self, canvas):\n        canvas.draw(self.name, x={i}, y={i * 2})\n\n"
+    for i in range(10))
+
+
+def sig(text: str):
+    return dedup.signature(text, 5, 128)
+
+
+def test_reformatted_code_is_an_exact_duplicate():
+    assert normalized_hash(BASE) == normalized_hash(BASE.replace("    ", "\t"))
+    frame = pd.DataFrame({"repo": ["b", "a", "c"], "path": ["x.py", "y.py", "z.py"],
+                          "norm_hash": ["h", "h", "other"], "dup_count": [1, 1, 1],
+                          "text": ["t", "t", "u"], "drop_reason": [""] * 3,
+                          "drop_stage": [""] * 3, "drop_detail": [""] * 3, "shard": [0] * 3})
+    out = dedup.keep_first_per_hash(frame).set_index("repo")
+    assert out.loc["a", "drop_reason"] == "" and out.loc["a", "dup_count"] == 2
+    assert out.loc["b", "drop_reason"] == "exact_duplicate" and out.loc["b", "text"] == ""
+    assert out.loc["b", "drop_detail"] == "same content as a:y.py"
+    assert out.loc["c", "drop_reason"] == "" and "shard" not in out.columns
+
+
+def test_minhash_similarity_separates_near_duplicates_from_distinct_code():
+    base = sig(BASE).tobytes()
+    assert dedup.jaccard(base, sig(RENAMED).tobytes()) >= 0.7
+    assert dedup.jaccard(base, sig(REFORMATTED).tobytes()) >= 0.7
+    assert dedup.jaccard(base, sig(DISTINCT).tobytes()) < 0.2
+    assert dedup.lsh_params(0.7, 128) == (14, 9)  # datasketch's choice for the threshold
+
+
+def test_band_groupby_finds_the_cluster_and_keeps_one_representative():
+    batch = pd.DataFrame({"repo": ["r"] * 4, "path": ["a.py", "b.py", "c.py", "d.py"],
+                          "text": [BASE, RENAMED, REFORMATTED, DISTINCT]})
+    bands = dedup.band_rows(batch, 0.7, 128, 5, shards=3)
+    assert len(bands) == 4 * 14 and set(bands["shard"]) <= {0, 1, 2}
+    pairs = pd.concat([dedup.shard_pairs(shard, 0.7) for _, shard in bands.groupby("shard")])
+    clusters = dedup.clusters_from_pairs(sorted(set(zip(pairs["a"], pairs["b"], strict=True))))
+    assert clusters == {"r:a.py": ["r:a.py", "r:b.py", "r:c.py"]}
+    drops, sizes = dedup.near_drop_details(clusters)
+    assert sizes == {"r:a.py": 3}
+    assert drops["r:b.py"] == "near duplicate of r:a.py (cluster of 3)"
+
+
+def test_clusters_are_transitive_and_deterministic():
+    clusters = dedup.clusters_from_pairs([("c", "d"), ("a", "b"), ("b", "c"), ("x", "y")])
+    assert clusters == {"a": ["a", "b", "c", "d"], "x": ["x", "y"]}
+
+
+def test_mark_near_duplicates_drops_members_and_counts_the_keeper():
+    batch = pd.DataFrame({"repo": ["r", "r", "r"], "path": ["a.py", "b.py", "e.py"],
+                          "text": ["A", "B", "E"], "dup_count": [1, 1, 1],
+                          "drop_reason": ["", "", ""], "drop_stage": [""] * 3,
+                          "drop_detail": [""] * 3})
+    out = dedup.mark_near_duplicates(batch, {"r:b.py": "near duplicate of r:a.py"}, {"r:a.py": 2})
+    assert list(out["drop_reason"]) == ["", "near_duplicate", ""]
+    assert list(out["dup_count"]) == [2, 1, 1] and out["text"].iat[1] == ""
