@@ -1,3 +1,3 @@
-"""codesweep: code-LLM fine-tuning datasets, LoRA sweeps on Ray, code metrics, MLflow leaderboards."""
+"""codesweep: code-LLM datasets, LoRA sweeps on Ray, code metrics, MLflow leaderboards."""
 
 __version__ = "0.1.0"

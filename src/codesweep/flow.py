@@ -108,6 +108,9 @@ def record_run(exp: Experiment, prepared_path: Path, base_path: str,
         "tracking_uri": tracking_uri(exp.run_dir, tracking or exp.recipe.tracking.uri),
         "experiment": exp.recipe.tracking.experiment, "codesweep_version": __version__,
     }
+    previous = exp.run_dir / "run.json"
+    if previous.is_file():  # keep what earlier stages recorded (finished sweep key, eval)
+        info = {**read_json(previous, "run.json"), **info}
     write_json(exp.run_dir / "run.json", info)
     return info
 

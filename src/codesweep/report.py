@@ -20,6 +20,7 @@ def leaderboard(run_dir: Path) -> tuple[pd.DataFrame, str]:
     primary = info.get("primary_metric", "edit_sim")
     metric_cols = [c for c in summary.columns if c not in ("checkpoint", "task", "n")]
     wide = summary.pivot_table(index="checkpoint", columns="task", values=metric_cols)
+    wide = wide.dropna(axis=1, how="all")  # a metric only some tasks have
     wide.columns = [f"{task}/{metric}" for metric, task in wide.columns]
     params = {t["trial_id"]: {**t["params"], "val_loss": t["final"].get("val_loss")}
               for t in trials(run_dir)}
@@ -32,12 +33,16 @@ def leaderboard(run_dir: Path) -> tuple[pd.DataFrame, str]:
 
 def render(table: pd.DataFrame, sort_col: str, console: Console | None = None) -> None:
     """Print the leaderboard as a rich table."""
+    console = console or Console()
+    if not console.is_terminal:  # logs and CI: no terminal width to respect, keep every column
+        console.width = max(console.width, 200)
     view = Table(title=f"Leaderboard (by {sort_col})")
     for column in table.columns:
-        view.add_column(str(column), justify="left" if column == "checkpoint" else "right")
+        view.add_column(str(column), justify="left" if column == "checkpoint" else "right",
+                        overflow="fold")
     for _, row in table.iterrows():
         view.add_row(*(_cell(v) for v in row))
-    (console or Console()).print(view)
+    console.print(view)
 
 
 def _cell(value: Any) -> str:

@@ -34,6 +34,18 @@ class TinyModelConfig(Section):
     pretrain_window: int = Field(128, ge=8)
     pretrain_lr: float = Field(3e-3, gt=0)
     tokenizer_sample_files: int = Field(400, ge=1, description="train files the BPE is fit on")
+    architecture: Literal["llama", "t5"] = Field(
+        "llama", description="llama: causal LM; t5: encoder-decoder (CodeT5-style)")
+
+
+class QuantizationConfig(Section):
+    """bitsandbytes quantization of the frozen base (QLoRA); needs a CUDA GPU."""
+
+    bits: Literal[0, 4, 8] = Field(0, description="0: none; 4: QLoRA (NF4); 8: LLM.int8")
+    quant_type: Literal["nf4", "fp4"] = Field("nf4", description="4-bit data type")
+    double_quant: bool = Field(True, description="quantize the quantization constants too")
+    compute_dtype: Literal["bfloat16", "float16", "float32"] = Field(
+        "bfloat16", description="dtype of the 4-bit matmuls")
 
 
 class ModelConfig(Section):
@@ -41,7 +53,12 @@ class ModelConfig(Section):
 
     name_or_path: str | None = Field(None, description="hub id or local dir; null = tiny model")
     tiny: TinyModelConfig = TinyModelConfig()
-    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        "auto", description="auto: bf16 on GPUs that have it, else fp16; fp32 on CPU")
+    attn_implementation: Literal["auto", "sdpa", "eager", "flash_attention_2"] = Field(
+        "auto", description="auto: flash_attention_2 when installed on a GPU, else sdpa")
+    gradient_checkpointing: bool = Field(False, description="recompute activations: less memory")
+    quantization: QuantizationConfig = QuantizationConfig()
 
 
 class LoraConfig(Section):
@@ -51,6 +68,8 @@ class LoraConfig(Section):
     alpha: int = Field(16, ge=1, description="scaling numerator: the update is scaled by alpha/r")
     dropout: float = Field(0.05, ge=0, lt=1)
     target_modules: list[str] | Literal["all-linear"] = ["q_proj", "k_proj", "v_proj", "o_proj"]
+    bias: Literal["none", "all", "lora_only"] = Field("none", description="which biases train")
+    use_dora: bool = Field(False, description="DoRA: weight-decomposed LoRA")
 
 
 class OptimConfig(Section):
@@ -69,7 +88,30 @@ class DataConfig(Section):
     window: int = Field(128, ge=8, description="tokens per training sequence (context window)")
     micro_batch_size: int = Field(8, ge=1, description="sequences per worker per forward pass")
     grad_accum: int = Field(1, ge=1, description="micro batches per optimizer step")
+    effective_batch_size: int | None = Field(
+        None, ge=1, description="sequences per optimizer step over all workers; when set, "
+        "grad_accum is derived from it (= effective / (micro_batch_size x workers))")
     val_blocks: int = Field(32, ge=1, description="validation sequences for val_loss")
+    task: str | None = Field(
+        None, description="prepared task (tasks/<task>/) to train on prompt->completion; "
+        "null = raw files, packed")
+    packing: bool | None = Field(
+        None, description="join sequences into full windows; null = on for files, off for tasks")
+    completion_only_loss: bool = Field(True, description="tasks: no loss on prompt tokens")
+    ir_variant: Literal["A", "B", "C"] | None = Field(
+        None, description="IR ablation: reads tasks/<task>_<variant>/; C also adds IR tokens")
+    ir: dict[str, Any] = Field(
+        {}, description="IR params whose tokens variant C adds (kinds, languages, ...)")
+
+
+class DeepSpeedConfig(Section):
+    """DeepSpeed ZeRO for the Ray Train workers (GPU only); stage 0 = plain DDP."""
+
+    stage: Literal[0, 2, 3] = Field(0, description="0: DDP; 2: shard optimizer+grads; 3: +params")
+    offload_optimizer: bool = Field(False, description="optimizer state in CPU memory")
+    offload_params: bool = Field(False, description="parameters in CPU memory (stage 3 only)")
+    config_file: str | None = Field(
+        None, description="your own DeepSpeed JSON; its \"auto\" values are filled from here")
 
 
 class TrainConfig(Section):
@@ -82,6 +124,13 @@ class TrainConfig(Section):
     gpus_per_worker: float = Field(0, ge=0)
     torch_threads: int | None = Field(None, ge=1, description="per worker; null = cores/workers")
     seed: int = 0
+    deterministic: bool = Field(False, description="deterministic kernels (slower on GPU)")
+    method: Literal["lora", "full"] = Field("lora", description="full: every weight trains")
+    keep_checkpoints: int = Field(2, ge=1, description="checkpoints kept (the latest always)")
+    keep_by: Literal["last", "val_loss"] = Field(
+        "last", description="last: the newest N; val_loss: the N best (plus the latest)")
+    max_failures: int = Field(2, ge=0, description="worker failures survived per run")
+    deepspeed: DeepSpeedConfig = DeepSpeedConfig()
 
 
 class SearchDomain(Section):
@@ -152,6 +201,41 @@ class TuningRecipe(Section):
             check_dotted_key(self, key)
         return self
 
+    @model_validator(mode="after")
+    def _consistent(self) -> TuningRecipe:
+        data, train = self.data, self.train
+        if data.effective_batch_size is not None:
+            per_step = data.micro_batch_size * max(1, train.num_workers)
+            if data.effective_batch_size % per_step:
+                raise ValueError(
+                    f"data.effective_batch_size={data.effective_batch_size} must be a multiple of "
+                    f"data.micro_batch_size x train.num_workers = {per_step}")
+        if data.ir_variant and not data.task:
+            raise ValueError("data.ir_variant needs data.task (the IR task's base name)")
+        if self.model.quantization.bits and train.method == "full":
+            raise ValueError("model.quantization.bits needs train.method: lora (QLoRA)")
+        if train.deepspeed.offload_params and train.deepspeed.stage != 3:
+            raise ValueError("train.deepspeed.offload_params needs train.deepspeed.stage: 3")
+        if train.deepspeed.stage == 3 and train.method == "lora":
+            raise ValueError("train.deepspeed.stage 3 is for train.method: full; LoRA adapters "
+                             "are small: use stage 2")
+        if self.model.quantization.bits and train.deepspeed.stage == 3:
+            raise ValueError("model.quantization.bits with train.deepspeed.stage 3 is not "
+                             "supported (bitsandbytes cannot be sharded); use stage 2")
+        return self
+
+    def grad_accum_for(self, world_size: int) -> int:
+        """Micro batches per optimizer step for `world_size` workers (effective batch kept)."""
+        data = self.data
+        if data.effective_batch_size is None:
+            return data.grad_accum
+        per_step = data.micro_batch_size * max(1, world_size)
+        if data.effective_batch_size % per_step:
+            raise CodesweepError(
+                f"data.effective_batch_size={data.effective_batch_size} is not a multiple of "
+                f"micro_batch_size x workers = {per_step}")
+        return data.effective_batch_size // per_step
+
 
 TUNABLE_SECTIONS = ("model", "lora", "optim", "data", "train")
 
@@ -183,14 +267,35 @@ class GenerationConfig(Section):
 
 
 class EvalTask(Section):
-    """One evaluation task: a prepared task split, decoding settings and metrics."""
+    """One evaluation task: a prepared task split or an executable benchmark, decoding, metrics.
+
+    Text tasks compare each prediction with its reference. Benchmark tasks (HumanEval and its
+    infilling variants) run `samples_per_problem` completions per problem in the sandbox and
+    report pass@k for every k in `k`, plus any text `metrics` against the canonical solution.
+    """
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-    dataset: str = Field(description="task name in the prepared data (tasks/<dataset>/)")
+    dataset: str | None = Field(None, description="prepared task name (tasks/<dataset>/)")
+    benchmark: Literal["humaneval", "humaneval_single_line", "humaneval_multi_line"] | None = None
+    benchmark_params: dict[str, Any] = Field({}, description="e.g. {limit: 20, ir: {variant: B}}")
     split: str = "test"
     max_examples: int = Field(200, ge=1)
+    language: str = Field("python", description="for language-aware metrics (codebleu)")
     generation: GenerationConfig = GenerationConfig()
     metrics: list[str] = ["exact_match", "edit_sim", "bleu"]
+    samples_per_problem: int = Field(1, ge=1, description="benchmarks: n completions per problem")
+    k: list[int] = Field([1], description="benchmarks: pass@k for each k (k <= n)")
+    timeout: float = Field(5.0, gt=0, description="benchmarks: seconds per executed sample")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> EvalTask:
+        if (self.dataset is None) == (self.benchmark is None):
+            raise ValueError("give exactly one of dataset (a prepared task) or benchmark")
+        if self.benchmark and max(self.k) > self.samples_per_problem:
+            raise ValueError(f"k={max(self.k)} needs samples_per_problem >= {max(self.k)}")
+        if self.samples_per_problem > 1 and not self.generation.do_sample:
+            raise ValueError("samples_per_problem > 1 needs generation.do_sample: true")
+        return self
 
 
 class EvalSuite(Section):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -10,16 +11,17 @@ from codesweep.config.schema import GenerationConfig
 
 
 def load_for_generation(base_path: str, adapter_path: str | None, dtype: str = "auto") -> Any:
-    """The base model, with the adapter merged in when given (merging makes decoding faster)."""
+    """The base model, or a trained checkpoint with its adapter merged in (faster decoding)."""
+    from codesweep.models.adapters import load_trained
     from codesweep.models.factory import load_base_model, load_tokenizer
 
-    model = load_base_model(base_path, dtype)
     if adapter_path:
-        from peft import PeftModel
-
-        model = PeftModel.from_pretrained(model, adapter_path).merge_and_unload()
+        model, tokenizer = load_trained(base_path, Path(adapter_path), dtype)
+        if hasattr(model, "peft_config"):
+            model = model.merge_and_unload()
+    else:
+        model, tokenizer = load_base_model(base_path, dtype), load_tokenizer(base_path)
     model.eval()
-    tokenizer = load_tokenizer(base_path)
     tokenizer.padding_side = "left"  # decoder-only batching: pad on the left, generate on the right
     tokenizer.truncation_side = "left"  # keep the end of long prompts: it is what is completed
     return model, tokenizer
@@ -46,7 +48,9 @@ def generate(model: Any, tokenizer: Any, prompts: list[str], gen: GenerationConf
             top_p=None, top_k=None, pad_token_id=tokenizer.pad_token_id,
             stop_strings=gen.stop or None, tokenizer=tokenizer,
         )
-        new_tokens = output[:, batch["input_ids"].shape[1]:]
+        # A decoder-only model echoes the prompt; an encoder-decoder's output is all new.
+        new_tokens = output if model.config.is_encoder_decoder \
+            else output[:, batch["input_ids"].shape[1]:]
         texts = tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
         predictions.extend(cut_at_stop(text, gen.stop) for text in texts)
     return predictions

@@ -39,26 +39,78 @@ def result_path(results_dir: Path, checkpoint: str, task: EvalTask) -> Path:
 
 
 def load_examples(prepared: Path, task: EvalTask) -> pd.DataFrame:
-    """The first `max_examples` examples of a prepared task split, in a stable order."""
-    split_dir = prepared / "tasks" / task.dataset / task.split
+    """The task's examples in a stable order: id, prompt, completion (+ benchmark columns)."""
+    frame = _benchmark_examples(task) if task.benchmark else _prepared_examples(prepared, task)
+    frame = frame.sort_values("id", kind="stable").head(task.max_examples)
+    if task.samples_per_problem > 1:  # n samples per problem: repeat each prompt n times
+        frame = frame.loc[frame.index.repeat(task.samples_per_problem)]
+        frame["id"] = frame["id"] + "#" + frame.groupby("id").cumcount().astype(str)
+    return frame.reset_index(drop=True)
+
+
+def _prepared_examples(prepared: Path, task: EvalTask) -> pd.DataFrame:
+    split_dir = prepared / "tasks" / str(task.dataset) / task.split
     if not split_dir.is_dir():
         available = sorted(p.name for p in (prepared / "tasks").glob("*"))
         raise CodesweepError(f"eval task {task.name}: no prepared data {task.dataset}/{task.split}"
                              f"; prepared tasks: {', '.join(available) or 'none'}")
-    frame = pd.read_parquet(split_dir, columns=["id", "prompt", "completion"])
-    return frame.sort_values("id", kind="stable").head(task.max_examples).reset_index(drop=True)
+    return pd.read_parquet(split_dir, columns=["id", "prompt", "completion"])
+
+
+def _benchmark_examples(task: EvalTask) -> pd.DataFrame:
+    """HumanEval-style problems: the model writes the middle, the suffix is appended to run."""
+    from codesweep.tasks.humaneval import load_benchmark
+
+    problems = load_benchmark(task.benchmark, task.benchmark_params)
+    return pd.DataFrame({
+        "id": problems["task_id"], "task_id": problems["task_id"], "prompt": problems["prefix"],
+        "completion": problems["middle"], "suffix": problems["suffix"],
+        "test": problems["test"], "entry_point": problems["entry_point"],
+    })
+
+
+def task_scores(task: EvalTask, rows: pd.DataFrame) -> dict[str, float]:
+    """Corpus-level scores of stored rows: text metrics, plus pass@k for benchmarks."""
+    from codesweep.metrics import compute, corpus_pass_at_k
+
+    scores: dict[str, float] = {}
+    if task.metrics:
+        scores.update(compute(task.metrics, rows["prediction"].tolist(),
+                              rows["reference"].tolist(), language=task.language).scores)
+    if task.benchmark:
+        counts = rows.groupby("task_id")["passed"].agg(["size", "sum"])
+        scores.update(corpus_pass_at_k(
+            {tid: (int(n), int(c)) for tid, (n, c) in counts.iterrows()}, task.k))
+    return scores
 
 
 def score_rows(frame: pd.DataFrame, predictions: list[str], task: EvalTask) -> pd.DataFrame:
-    """Attach predictions and per-example metric values to the example rows."""
+    """Attach predictions, per-example metric values and execution results to the rows."""
     from codesweep.metrics import compute
 
     rows = frame.rename(columns={"completion": "reference"}).assign(prediction=predictions)
-    scored = compute(task.metrics, predictions, rows["reference"].tolist())
-    for name, values in scored.per_example.items():
-        rows[name] = values
-    rows.attrs["scores"] = scored.scores
+    if task.metrics:
+        scored = compute(task.metrics, predictions, rows["reference"].tolist(),
+                         language=task.language)
+        for name, values in scored.per_example.items():
+            rows[name] = values
+    if task.benchmark:
+        rows = _execute(rows, task)
     return rows
+
+
+def _execute(rows: pd.DataFrame, task: EvalTask) -> pd.DataFrame:
+    """Run prefix + prediction + suffix against each problem's tests in the sandbox."""
+    from codesweep.execution import run_samples
+
+    problems = {r.task_id: {"task_id": r.task_id, "prompt": r.prompt, "test": r.test,
+                            "entry_point": r.entry_point} for r in rows.itertuples()}
+    samples = [{"task_id": r.task_id, "completion": r.prediction + r.suffix}
+               for r in rows.itertuples()]
+    results = run_samples(problems, samples, timeout=task.timeout,
+                          workers=max(1, min(4, os.cpu_count() or 1)))
+    return rows.assign(passed=[r.passed for r in results], status=[r.status for r in results],
+                       reason=[r.reason for r in results])
 
 
 class EvalWorker:
@@ -79,7 +131,7 @@ class EvalWorker:
         for task, frame in tasks:
             predictions = generate(model, tokenizer, frame["prompt"].tolist(), task.generation)
             rows = score_rows(frame, predictions, task)
-            results.append((task.name, rows, rows.attrs["scores"]))
+            results.append((task.name, rows, task_scores(task, rows)))
         return results
 
 
@@ -134,19 +186,14 @@ def write_atomically(frame: pd.DataFrame, path: Path) -> None:
 
 def summarize(suite: EvalSuite, checkpoints: list[Checkpoint], results_dir: Path) -> pd.DataFrame:
     """Corpus-level scores per (checkpoint, task), recomputed from the stored rows."""
-    from codesweep.metrics import compute
-
     records = []
     for checkpoint in checkpoints:
         for task in suite.tasks:
             path = result_path(results_dir, checkpoint.name, task)
-            if not path.is_file():
-                continue
-            rows = pd.read_parquet(path)
-            scores = compute(task.metrics, rows["prediction"].tolist(),
-                             rows["reference"].tolist()).scores
-            records.append({"checkpoint": checkpoint.name, "task": task.name,
-                            "n": len(rows), **scores})
+            if path.is_file():
+                rows = pd.read_parquet(path)
+                records.append({"checkpoint": checkpoint.name, "task": task.name,
+                                 "n": len(rows), **task_scores(task, rows)})
     return pd.DataFrame(records)
 
 

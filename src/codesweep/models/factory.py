@@ -58,6 +58,20 @@ def build_tiny_model(cfg: TinyModelConfig, tokenizer: Any) -> Any:
     return LlamaForCausalLM(config)
 
 
+def build_tiny_seq2seq(cfg: TinyModelConfig, tokenizer: Any) -> Any:
+    """A T5-architecture encoder-decoder (CodeT5-style) built from a config."""
+    from transformers import T5Config, T5ForConditionalGeneration
+
+    config = T5Config(
+        vocab_size=len(tokenizer), d_model=cfg.hidden_size, d_kv=cfg.hidden_size // cfg.num_heads,
+        d_ff=cfg.intermediate_size, num_layers=cfg.num_layers, num_heads=cfg.num_heads,
+        feed_forward_proj="gated-gelu", tie_word_embeddings=True,
+        pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+        decoder_start_token_id=tokenizer.pad_token_id,
+    )
+    return T5ForConditionalGeneration(config)
+
+
 def tiny_model_key(cfg: TinyModelConfig, data_key: str) -> str:
     """Cache key of the tiny base: its config plus the prepared data it was trained on."""
     payload = json.dumps({"tiny": cfg.model_dump(), "data": data_key}, sort_keys=True)
@@ -79,7 +93,8 @@ def ensure_tiny_base(
     if not sample:
         raise CodesweepError("the train split is empty: nothing to train a tokenizer on")
     tokenizer = train_tokenizer(sample, cfg.vocab_size)
-    model = build_tiny_model(cfg, tokenizer)
+    build = build_tiny_seq2seq if cfg.architecture == "t5" else build_tiny_model
+    model = build(cfg, tokenizer)
     if cfg.pretrain_steps:
         log(f"pre-training the tiny base for {cfg.pretrain_steps} steps (cached afterwards)")
         pretrain(model, tokenizer, train_texts(), cfg, log)
@@ -121,12 +136,48 @@ def load_tokenizer(name_or_path: str | Path) -> Any:
     return tokenizer
 
 
-def load_base_model(name_or_path: str | Path, dtype: str = "auto") -> Any:
-    """Load a causal LM from a hub id or a local directory, with a clear error when missing."""
-    from transformers import AutoModelForCausalLM
+def resolve_attention(name: str, dtype: Any) -> str:
+    """`auto`: flash_attention_2 when installed on a GPU with a half dtype, else sdpa."""
+    import importlib.util
+
+    import torch
+
+    if name != "auto":
+        if name == "flash_attention_2" and importlib.util.find_spec("flash_attn") is None:
+            raise CodesweepError("model.attn_implementation: flash_attention_2 needs the "
+                                 "flash-attn package; allowed without it: auto, sdpa, eager")
+        return name
+    half = dtype in (torch.bfloat16, torch.float16)
+    if half and torch.cuda.is_available() and importlib.util.find_spec("flash_attn"):
+        return "flash_attention_2"
+    return "sdpa"
+
+
+def is_seq2seq(name_or_path: str | Path) -> bool:
+    """True for encoder-decoder models (T5/CodeT5 family), False for causal LMs."""
+    from transformers import AutoConfig
 
     try:
-        return AutoModelForCausalLM.from_pretrained(str(name_or_path), dtype=resolve_dtype(dtype))
+        return bool(AutoConfig.from_pretrained(str(name_or_path)).is_encoder_decoder)
+    except OSError as exc:
+        raise CodesweepError(
+            f"model.name_or_path: cannot load {name_or_path!r}: {str(exc).splitlines()[0]}"
+        ) from None
+
+
+def load_base_model(name_or_path: str | Path, dtype: str = "auto", *,
+                    attn_implementation: str = "auto", **kwargs: Any) -> Any:
+    """Load a causal LM or an encoder-decoder (chosen by its config) from a hub id or a local
+    directory, with a clear error when missing. `kwargs` go to `from_pretrained`
+    (e.g. `quantization_config`, `device_map`)."""
+    from transformers import AutoModelForCausalLM, AutoModelForSeq2SeqLM
+
+    auto = AutoModelForSeq2SeqLM if is_seq2seq(name_or_path) else AutoModelForCausalLM
+    torch_dtype = resolve_dtype(dtype)
+    try:
+        return auto.from_pretrained(
+            str(name_or_path), dtype=torch_dtype,
+            attn_implementation=resolve_attention(attn_implementation, torch_dtype), **kwargs)
     except OSError as exc:
         raise CodesweepError(
             f"model.name_or_path: cannot load {name_or_path!r}: {str(exc).splitlines()[0]}"

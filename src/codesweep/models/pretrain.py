@@ -24,7 +24,7 @@ def pretrain(model: Any, tokenizer: Any, texts: Iterable[str], cfg: TinyModelCon
     losses: list[float] = []
     model.train()
     for step in range(1, cfg.pretrain_steps + 1):
-        loss = causal_lm_loss(model, next(blocks))
+        loss = _loss(model, next(blocks))
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
@@ -34,6 +34,15 @@ def pretrain(model: Any, tokenizer: Any, texts: Iterable[str], cfg: TinyModelCon
         if step % 25 == 0 or step == cfg.pretrain_steps:
             log(f"  pre-train step {step}/{cfg.pretrain_steps} loss {loss.item():.3f}")
     return losses
+
+
+def _loss(model: Any, block: torch.Tensor) -> torch.Tensor:
+    """Causal LM: next token everywhere. Encoder-decoder: the first half of each block is the
+    encoder input and the decoder continues it (a prefix-LM warm start for seq2seq tasks)."""
+    if not model.config.is_encoder_decoder:
+        return causal_lm_loss(model, block)
+    half = block.shape[1] // 2
+    return model(input_ids=block[:, :half], labels=block[:, half:]).loss
 
 
 def _batches(texts: Iterable[str], tokenizer: Any, cfg: TinyModelConfig) -> list[torch.Tensor]:

@@ -1,4 +1,9 @@
-"""Run the worker loop in this process, without Ray (single worker)."""
+"""Run the worker loop in this process, without Ray (single worker).
+
+This is the path for a bare GPU machine (PyTorch + Transformers + PEFT, no Ray) and for unit
+tests. Checkpoints land in `out_dir/checkpoint_<step>` with the recipe's retention, and a
+second call with the same `out_dir` resumes from the newest one.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,10 @@ from typing import Any
 
 import pandas as pd
 
+from codesweep.config.schema import TuningRecipe
+from codesweep.train.checkpoints import prune, step_of
 from codesweep.train.loop import WorkerEnv, train_lora
+from codesweep.train.sources import read_split
 
 
 def read_texts(split_dir: Path) -> Iterator[str]:
@@ -20,21 +28,26 @@ def read_texts(split_dir: Path) -> Iterator[str]:
 
 def latest_checkpoint(out_dir: Path) -> Path | None:
     """The highest-step `checkpoint_<step>` directory under `out_dir`, if any."""
-    found = sorted(out_dir.glob("checkpoint_*"), key=lambda p: int(p.name.split("_")[-1]))
+    found = sorted(out_dir.glob("checkpoint_*"), key=step_of)
     return found[-1] if found else None
 
 
 def run_local(spec: dict[str, Any], files_dir: Path, out_dir: Path) -> dict[str, Any]:
-    """Train in-process; checkpoints land in `out_dir/checkpoint_<step>`; resumes if present."""
+    """Train in-process on `files_dir`'s prepared data (its files, or the recipe's task);
+    resume from `out_dir`'s newest checkpoint if there is one."""
+    recipe = TuningRecipe.model_validate(spec["recipe"])
+    train = recipe.train
     out_dir.mkdir(parents=True, exist_ok=True)
+    prepared = Path(files_dir).parent
 
     def report(metrics: dict[str, Any], checkpoint: Path | None) -> None:
         with (out_dir / "metrics.jsonl").open("a") as log:
             log.write(json.dumps(metrics) + "\n")
         if checkpoint is not None:
             shutil.move(str(checkpoint), out_dir / f"checkpoint_{metrics['step']}")
+            prune(out_dir, train.keep_checkpoints, train.keep_by)
 
-    env = WorkerEnv(texts=lambda: read_texts(files_dir / "train"),
-                    val_texts=lambda: read_texts(files_dir / "validation"),
+    env = WorkerEnv(texts=lambda: read_split(prepared, recipe.data, "train"),
+                    val_texts=lambda: read_split(prepared, recipe.data, "validation"),
                     report=report, resume_dir=latest_checkpoint(out_dir))
     return train_lora(spec, env)

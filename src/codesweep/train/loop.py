@@ -1,18 +1,17 @@
-"""The LoRA fine-tuning loop of one worker.
+"""The fine-tuning loop of one worker (LoRA/QLoRA adapters, or all weights).
 
-It knows nothing about Ray: a `WorkerEnv` gives it its rank, its shard of texts, a way to
+It knows nothing about Ray: a `WorkerEnv` gives it its rank, its shard of examples, a way to
 wrap the model for data parallelism, a checkpoint to resume from and a `report` callback.
 `train.ray_worker` builds that env from Ray Train; `run_local` builds it for one process, so
 the same loop runs where Ray is absent (a bare GPU box) and in unit tests.
+
+Effective batch = micro batch x gradient accumulation x workers; with
+`data.effective_batch_size` set, accumulation is derived from the actual world size.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
-import math
 import os
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -24,53 +23,126 @@ import torch
 
 from codesweep.config.schema import TuningRecipe
 from codesweep.errors import CodesweepError
-from codesweep.train.data import take_blocks
-from codesweep.train.steps import causal_lm_loss, make_optimizer, mean_loss, seed_everything
+from codesweep.train import checkpoints
+from codesweep.train.batches import Batches, encode_files, encode_pairs
+from codesweep.train.engine import STATE_FILE, DeepSpeedEngine, Engine, make_engine
+from codesweep.train.steps import global_mean, mean_loss, seed_everything
 
-STATE_FILE = "trainer_state.pt"
+__all__ = ["STATE_FILE", "WorkerEnv", "train_lora"]
 
 
 @dataclass
 class WorkerEnv:
-    """What the loop needs from whoever runs it."""
+    """What the loop needs from whoever runs it.
 
-    texts: Callable[[], Iterator[str]]
-    val_texts: Callable[[], Iterator[str]]
+    `texts` / `val_texts` yield raw texts, or (prompt, completion) pairs when the recipe
+    trains on a task (`data.task`).
+    """
+
+    texts: Callable[[], Iterator[Any]]
+    val_texts: Callable[[], Iterator[Any]]
     report: Callable[[dict[str, Any], Path | None], None]
     rank: int = 0
     world_size: int = 1
     resume_dir: Path | None = None
     wrap_model: Callable[[Any], Any] = field(default=lambda model: model)
+    device: str | None = None  # None: the local GPU when there is one, else the CPU
+    local_rank: int = 0
 
 
 def train_lora(spec: dict[str, Any], env: WorkerEnv) -> dict[str, Any]:
-    """Fine-tune `spec["base_path"]` with LoRA per `spec["recipe"]`; return the last metrics."""
+    """Fine-tune `spec["base_path"]` per `spec["recipe"]`; return the last metrics."""
+    from codesweep.models.adapters import load_for_training
+
     recipe = TuningRecipe.model_validate(spec["recipe"])
-    train, data = recipe.train, recipe.data
-    torch.set_num_threads(train.torch_threads or _default_threads(env.world_size))
-    seed_everything(train.seed)
-    model, tokenizer = _lora_model(spec["base_path"], recipe)
-    blocks = _train_blocks(env, tokenizer, recipe)
-    val_blocks = take_blocks(env.val_texts(), tokenizer, data.window, data.val_blocks)
-    val_blocks = val_blocks[env.rank::env.world_size]
-    optimizer, scheduler = make_optimizer(
-        [p for p in model.parameters() if p.requires_grad], recipe.optim, train.max_steps)
-    start = _resume(env.resume_dir, model, optimizer, scheduler)
-    ddp_model = env.wrap_model(model)
-    last: dict[str, Any] = {}
-    window_loss, window_start = [], time.perf_counter()
-    for step in range(start + 1, train.max_steps + 1):
-        window_loss.append(_optimizer_step(ddp_model, model, blocks, step, recipe,
-                                           optimizer, scheduler))
-        if step % train.report_every == 0 or step == train.max_steps:
-            elapsed = time.perf_counter() - window_start
-            last = _metrics(step, window_loss, elapsed, model, val_blocks, recipe, env,
-                            scheduler.get_last_lr()[0])
-            checkpoint = _save_checkpoint(model, optimizer, scheduler, step, last) \
-                if env.rank == 0 else None
-            env.report(last, checkpoint)
-            window_loss, window_start = [], time.perf_counter()
-    return last
+    _set_up_process(recipe, env)
+    device = env.device or _default_device(env.local_rank)
+    model, tokenizer = load_for_training(spec["base_path"], recipe, device_map={"": device})
+    if not recipe.model.quantization.bits:
+        model.to(device)  # quantized weights were placed by from_pretrained and cannot move
+    seq2seq = bool(model.config.is_encoder_decoder)
+    accum = recipe.grad_accum_for(env.world_size)
+    train_rows = _train_batches(env, tokenizer, recipe, seq2seq, accum)
+    val_rows = _encode(env.val_texts(), tokenizer, recipe, seq2seq, recipe.data.val_blocks)
+    val_rows = val_rows.select(slice(env.rank, None, env.world_size))
+    engine = make_engine(model, recipe, env.world_size, env.wrap_model)
+    start = _resume(env.resume_dir, model, engine)
+    run = _Run(recipe, env, model, tokenizer, engine, device, train_rows, val_rows, accum)
+    return run.steps(start + 1)
+
+
+@dataclass
+class _Run:
+    """The state the step loop carries, so each piece stays a short method."""
+
+    recipe: TuningRecipe
+    env: WorkerEnv
+    model: Any
+    tokenizer: Any
+    engine: Engine
+    device: str
+    train_rows: Batches
+    val_rows: Batches
+    accum: int
+
+    def steps(self, first: int) -> dict[str, Any]:
+        train = self.recipe.train
+        last: dict[str, Any] = {}
+        losses, tokens, started = [], 0, time.perf_counter()
+        for step in range(first, train.max_steps + 1):
+            batches = self.micro_batches(step)
+            losses.append(self.engine.step(batches))
+            tokens += sum(_real_tokens(b) for b in batches)
+            if step % train.report_every == 0 or step == train.max_steps:
+                last = self.metrics(step, losses, tokens, time.perf_counter() - started)
+                self.env.report(last, self.checkpoint(step, last))
+                losses, tokens, started = [], 0, time.perf_counter()
+        return last
+
+    def micro_batches(self, step: int) -> list[dict[str, torch.Tensor]]:
+        size = self.recipe.data.micro_batch_size
+        per_epoch = len(self.train_rows) // size
+        # A pure function of the step: a resumed run sees exactly the batches it would have.
+        return [self.train_rows.micro_batch(((step - 1) * self.accum + micro) % per_epoch,
+                                            size, self.device) for micro in range(self.accum)]
+
+    def metrics(self, step: int, losses: list[float], tokens: int, elapsed: float
+                ) -> dict[str, Any]:
+        size = self.recipe.data.micro_batch_size
+        val = mean_loss(self.engine.forward, self.val_rows, size, self.device)
+        return {
+            "step": step,
+            "train_loss": global_mean(sum(losses), len(losses)),
+            "val_loss": global_mean(val * len(self.val_rows), len(self.val_rows)),
+            "lr": self.engine.lr(),
+            "tokens_per_s": global_mean(tokens / max(elapsed, 1e-9), 1) * self.env.world_size,
+            "step_time_s": elapsed / max(1, len(losses)),  # includes this window's data moves
+            "effective_batch_size": size * self.accum * self.env.world_size,
+        }
+
+    def checkpoint(self, step: int, metrics: dict[str, Any]) -> Path | None:
+        """Rank 0 writes weights; under DeepSpeed every rank adds its optimizer shard."""
+        deepspeed = isinstance(self.engine, DeepSpeedEngine)
+        if self.env.rank != 0 and not deepspeed:
+            return None
+        directory = checkpoints.new_checkpoint_dir(step)
+        added = self.recipe.data.ir_variant == "C"
+        checkpoints.save_weights(self.model, self.tokenizer, directory, added, self.env.rank,
+                                 self.engine)
+        self.engine.save(directory)
+        if self.env.rank == 0:
+            torch.save({"step": step}, directory / "step.pt")
+            checkpoints.save_rng(directory)
+            checkpoints.write_metrics(directory, metrics)
+        return directory
+
+
+def _set_up_process(recipe: TuningRecipe, env: WorkerEnv) -> None:
+    torch.set_num_threads(recipe.train.torch_threads or _default_threads(env.world_size))
+    if recipe.train.deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # cuBLAS needs it
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    seed_everything(recipe.train.seed)
 
 
 def _default_threads(world_size: int) -> int:
@@ -78,104 +150,62 @@ def _default_threads(world_size: int) -> int:
     return max(1, (os.cpu_count() or 1) // max(1, world_size))
 
 
-def _lora_model(base_path: str, recipe: TuningRecipe) -> tuple[Any, Any]:
-    from peft import LoraConfig, get_peft_model
-
-    from codesweep.models.factory import load_base_model, load_tokenizer
-
-    tokenizer = load_tokenizer(base_path)
-    model = load_base_model(base_path, recipe.model.dtype)
-    lora = LoraConfig(r=recipe.lora.r, lora_alpha=recipe.lora.alpha,
-                      lora_dropout=recipe.lora.dropout,
-                      target_modules=recipe.lora.target_modules, task_type="CAUSAL_LM")
-    model = get_peft_model(model, lora)
-    model.train()
-    return model, tokenizer
+def _default_device(local_rank: int) -> str:
+    return f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"
 
 
-def _train_blocks(env: WorkerEnv, tokenizer: Any, recipe: TuningRecipe) -> np.ndarray:
-    """Enough packed blocks for every step of this worker, shuffled with the run's seed."""
+def _encode(rows: Iterator[Any], tokenizer: Any, recipe: TuningRecipe, seq2seq: bool,
+            limit: int) -> Batches:
     data = recipe.data
-    needed = recipe.train.max_steps * data.grad_accum * data.micro_batch_size
-    blocks = take_blocks(env.texts(), tokenizer, data.window, needed)
-    if len(blocks) < data.micro_batch_size:
+    if not data.task:
+        if seq2seq:
+            raise CodesweepError("data.task: an encoder-decoder model trains on prompt -> "
+                                 "completion pairs; name a prepared task")
+        return encode_files(rows, tokenizer, data.window, limit)
+    packing = bool(data.packing)  # tasks: off unless asked for
+    return encode_pairs(rows, tokenizer, data.window, limit, packing=packing,
+                        completion_only=data.completion_only_loss, seq2seq=seq2seq)
+
+
+def _train_batches(env: WorkerEnv, tokenizer: Any, recipe: TuningRecipe, seq2seq: bool,
+                   accum: int) -> Batches:
+    """Enough rows for every step of this worker, shuffled with the run's seed."""
+    data = recipe.data
+    if data.packing is False and not data.task:
+        raise CodesweepError("data.packing: raw files are always packed; set data.task to "
+                             "train on unpacked prompt -> completion examples")
+    needed = recipe.train.max_steps * accum * data.micro_batch_size
+    rows = _encode(env.texts(), tokenizer, recipe, seq2seq, needed)
+    if len(rows) < data.micro_batch_size:
         raise CodesweepError(
-            f"worker {env.rank}: only {len(blocks)} blocks of {data.window} tokens in its train "
-            f"shard, fewer than data.micro_batch_size={data.micro_batch_size}")
-    order = np.random.default_rng(recipe.train.seed).permutation(len(blocks))
-    return blocks[order]
+            f"worker {env.rank}: only {len(rows)} sequences of up to {data.window} tokens in its "
+            f"train shard, fewer than data.micro_batch_size={data.micro_batch_size}")
+    return rows.select(np.random.default_rng(recipe.train.seed).permutation(len(rows)))
 
 
-def _optimizer_step(ddp_model: Any, model: Any, blocks: np.ndarray, step: int,
-                    recipe: TuningRecipe, optimizer: Any, scheduler: Any) -> float:
-    """One optimizer step over `grad_accum` micro batches; gradients sync only on the last."""
-    accum, size = recipe.data.grad_accum, recipe.data.micro_batch_size
-    per_epoch = len(blocks) // size
-    total = 0.0
-    for micro in range(accum):
-        index = ((step - 1) * accum + micro) % per_epoch  # a pure function of step: resumable
-        batch = torch.from_numpy(blocks[index * size:(index + 1) * size])
-        last_micro = micro == accum - 1
-        sync = contextlib.nullcontext() if last_micro or not hasattr(ddp_model, "no_sync") \
-            else ddp_model.no_sync()
-        with sync:
-            loss = causal_lm_loss(ddp_model, batch) / accum
-            loss.backward()
-        total += loss.item()
-    torch.nn.utils.clip_grad_norm_(
-        [p for p in model.parameters() if p.requires_grad], recipe.optim.max_grad_norm)
-    optimizer.step()
-    scheduler.step()
-    optimizer.zero_grad(set_to_none=True)
-    return total
+def _real_tokens(batch: dict[str, torch.Tensor]) -> int:
+    mask = batch.get("attention_mask")
+    return int(mask.sum()) if mask is not None else batch["input_ids"].numel()
 
 
-def _metrics(step: int, window_loss: list[float], elapsed: float, model: Any,
-             val_blocks: np.ndarray, recipe: TuningRecipe, env: WorkerEnv,
-             lr: float) -> dict[str, Any]:
-    data = recipe.data
-    tokens = len(window_loss) * data.grad_accum * data.micro_batch_size * data.window
-    return {
-        "step": step,
-        "train_loss": _global_mean(sum(window_loss), len(window_loss)),
-        "val_loss": _global_mean(mean_loss(model, val_blocks, data.micro_batch_size)
-                                 * len(val_blocks), len(val_blocks)),
-        "lr": lr,
-        "tokens_per_s": tokens * env.world_size / max(elapsed, 1e-9),
-    }
-
-
-def _global_mean(total: float, count: int) -> float:
-    """Mean over all workers (all-reduce when distributed), NaN when nothing was counted."""
-    if math.isnan(total):
-        total, count = 0.0, 0
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        both = torch.tensor([total, float(count)], dtype=torch.float64)
-        torch.distributed.all_reduce(both)
-        total, count = both.tolist()
-    return total / count if count else float("nan")
-
-
-def _save_checkpoint(model: Any, optimizer: Any, scheduler: Any, step: int,
-                     metrics: dict[str, Any]) -> Path:
-    """Adapter weights plus optimizer state, in a fresh temporary directory."""
-    directory = Path(tempfile.mkdtemp(prefix=f"codesweep-ckpt-{step}-"))
-    model.save_pretrained(directory)  # PEFT: adapter only, not the base weights
-    torch.save({"step": step, "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict()}, directory / STATE_FILE)
-    (directory / "metrics.json").write_text(json.dumps(metrics))
-    return directory
-
-
-def _resume(directory: Path | None, model: Any, optimizer: Any, scheduler: Any) -> int:
-    """Load adapter and optimizer state from a checkpoint; return its step (0 without one)."""
+def _resume(directory: Path | None, model: Any, engine: Engine) -> int:
+    """Load weights, optimizer and RNG state from a checkpoint; return its step (0 without)."""
     if directory is None:
         return 0
-    from peft import set_peft_model_state_dict
+    _load_weights(directory, model)
+    engine.load(directory)
+    checkpoints.load_rng(directory)
+    return int(torch.load(directory / "step.pt")["step"])
+
+
+def _load_weights(directory: Path, model: Any) -> None:
     from safetensors.torch import load_file
 
-    set_peft_model_state_dict(model, load_file(str(directory / "adapter_model.safetensors")))
-    state = torch.load(directory / STATE_FILE, weights_only=False)
-    optimizer.load_state_dict(state["optimizer"])
-    scheduler.load_state_dict(state["scheduler"])
-    return int(state["step"])
+    adapter = directory / "adapter_model.safetensors"
+    if adapter.is_file():
+        from peft import set_peft_model_state_dict
+
+        set_peft_model_state_dict(model, load_file(str(adapter)))
+    elif (directory / "model.safetensors").is_file():
+        # strict=False: tied output weights are not stored twice
+        model.load_state_dict(load_file(str(directory / "model.safetensors")), strict=False)

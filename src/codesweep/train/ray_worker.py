@@ -3,37 +3,42 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from codesweep.train.local import read_texts
+from codesweep.config.schema import TuningRecipe
 from codesweep.train.loop import WorkerEnv, train_lora
+from codesweep.train.sources import columns, read_split, rows_of, split_dir
 
 
 def train_worker(spec: dict[str, Any]) -> None:
-    """Ray Train worker: stream this worker's Ray Data shard and run the LoRA loop."""
+    """Ray Train worker: stream this worker's Ray Data shard and run the training loop."""
     import ray.train
     import ray.train.torch
 
     context = ray.train.get_context()
     shard = ray.train.get_dataset_shard("train")
-    files_dir = Path(spec["files_dir"])
+    data = TuningRecipe.model_validate(spec["recipe"]).data
+    prepared = Path(spec["files_dir"]).parent
     with _resume_dir() as resume_dir:
         env = WorkerEnv(
-            texts=lambda: _shard_texts(shard),
-            val_texts=lambda: read_texts(files_dir / "validation"),
+            texts=lambda: _shard_rows(shard, data),
+            val_texts=lambda: read_split(prepared, data, "validation"),
             report=_report, rank=context.get_world_rank(),
             world_size=context.get_world_size(), resume_dir=resume_dir,
-            wrap_model=ray.train.torch.prepare_model,
+            # The loop places the model itself (quantized weights cannot be moved).
+            wrap_model=functools.partial(ray.train.torch.prepare_model, move_to_device=False),
+            device=str(ray.train.torch.get_device()), local_rank=context.get_local_rank(),
         )
         train_lora(spec, env)
 
 
-def _shard_texts(shard: Any) -> Iterator[str]:
+def _shard_rows(shard: Any, data: Any) -> Iterator[Any]:
     for batch in shard.iter_batches(batch_size=64, batch_format="pandas"):
-        yield from batch["text"]
+        yield from rows_of(batch, data)
 
 
 @contextlib.contextmanager
@@ -54,33 +59,52 @@ def _report(metrics: dict[str, Any], checkpoint_dir: Path | None) -> None:
     if checkpoint_dir is None:
         ray.train.report(metrics)
         return
+    # Every rank that passes a directory adds its files to the same checkpoint (DeepSpeed
+    # optimizer shards); a plain run passes one from rank 0 only.
     ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(str(checkpoint_dir)))
     shutil.rmtree(checkpoint_dir, ignore_errors=True)  # Ray copied it to storage_path
 
 
 def make_trainer(spec: dict[str, Any], name: str, storage_path: Path,
-                 callbacks: list[Any]) -> Any:
-    """A TorchTrainer for one training run, resumable under the same (storage_path, name)."""
+                 callbacks: list[Any], train_fn: Any = None) -> Any:
+    """A TorchTrainer for one training run, resumable under the same (storage_path, name).
+
+    Retention follows `train.keep_checkpoints` / `train.keep_by` (Ray always keeps the newest
+    too); up to `train.max_failures` worker failures restart the workers from the newest
+    checkpoint.
+    """
     import ray.data
     import ray.train
     from ray.train.torch import TorchTrainer
 
-    from codesweep.config.schema import TuningRecipe
-
-    train_cfg = TuningRecipe.model_validate(spec["recipe"]).train
+    recipe = TuningRecipe.model_validate(spec["recipe"])
+    train_cfg = recipe.train
     resources = {"CPU": train_cfg.cpus_per_worker}
     if train_cfg.gpus_per_worker:
         resources["GPU"] = train_cfg.gpus_per_worker
-    train_ds = ray.data.read_parquet(str(Path(spec["files_dir"]) / "train"), columns=["text"])
+    source = split_dir(Path(spec["files_dir"]).parent, recipe.data, "train")
+    train_ds = ray.data.read_parquet(str(source), columns=columns(recipe.data))
     return TorchTrainer(
-        train_worker,
+        train_fn or train_worker,
         train_loop_config=spec,
         scaling_config=ray.train.ScalingConfig(
             num_workers=train_cfg.num_workers, use_gpu=bool(train_cfg.gpus_per_worker),
             resources_per_worker=resources),
         run_config=ray.train.RunConfig(
             name=name, storage_path=str(storage_path), callbacks=callbacks,
-            checkpoint_config=ray.train.CheckpointConfig(num_to_keep=2),
-            failure_config=ray.train.FailureConfig(max_failures=2)),
+            checkpoint_config=checkpoint_config(recipe),
+            failure_config=ray.train.FailureConfig(max_failures=train_cfg.max_failures)),
         datasets={"train": train_ds},
     )
+
+
+def checkpoint_config(recipe: TuningRecipe) -> Any:
+    """Ray's CheckpointConfig for the recipe's retention rule."""
+    import ray.train
+
+    train = recipe.train
+    if train.keep_by == "val_loss":
+        return ray.train.CheckpointConfig(num_to_keep=train.keep_checkpoints,
+                                          checkpoint_score_attribute="val_loss",
+                                          checkpoint_score_order="min")
+    return ray.train.CheckpointConfig(num_to_keep=train.keep_checkpoints)

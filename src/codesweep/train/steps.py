@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from typing import Any
 
@@ -36,13 +37,28 @@ def causal_lm_loss(model: Any, input_ids: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def mean_loss(model: Any, blocks: np.ndarray, batch_size: int) -> float:
-    """Average loss over blocks (evaluation mode), NaN when there are none."""
-    if len(blocks) == 0:
+def mean_loss(model: Any, rows: Any, batch_size: int, device: Any = "cpu") -> float:
+    """Average loss over `rows` (a `Batches`) in evaluation mode, NaN when there are none."""
+    if len(rows) == 0:
         return float("nan")
     was_training = model.training
     model.eval()
-    losses = [causal_lm_loss(model, torch.from_numpy(blocks[i:i + batch_size])).item()
-              * len(blocks[i:i + batch_size]) for i in range(0, len(blocks), batch_size)]
+    total = 0.0
+    for index in range(-(-len(rows) // batch_size)):
+        batch = rows.micro_batch(index, batch_size, device)
+        total += model(**batch).loss.item() * len(batch["input_ids"])
     model.train(was_training)
-    return float(sum(losses) / len(blocks))
+    return total / len(rows)
+
+
+def global_mean(total: float, count: float) -> float:
+    """Mean over all workers (all-reduce when distributed), NaN when nothing was counted."""
+    if math.isnan(total):
+        total, count = 0.0, 0
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        both = torch.tensor([total, float(count)], dtype=torch.float64)
+        if torch.distributed.get_backend() == "nccl":
+            both = both.cuda()
+        torch.distributed.all_reduce(both)
+        total, count = both.tolist()
+    return total / count if count else float("nan")

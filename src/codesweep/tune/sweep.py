@@ -89,8 +89,11 @@ def make_tuner(recipe: TuningRecipe, base_spec: dict[str, Any], run_dir: Path,
             metric=sweep.metric, mode=sweep.mode, num_samples=sweep.num_trials,
             search_alg=_searcher(recipe), scheduler=_scheduler(recipe),
             max_concurrent_trials=max_concurrent(recipe)),
-        run_config=tune.RunConfig(name=SWEEP_NAME, storage_path=str(run_dir.resolve()),
-                                  verbose=1),
+        run_config=tune.RunConfig(
+            name=SWEEP_NAME, storage_path=str(run_dir.resolve()), verbose=1,
+            # A driver that dies (not its workers: Train restarts those) is retried; its
+            # Train run resumes from its newest checkpoint because its name is the trial id.
+            failure_config=tune.FailureConfig(max_failures=recipe.train.max_failures)),
     )
 
 
@@ -131,8 +134,21 @@ def collect_trials(result_grid: Any) -> list[dict[str, Any]]:
             "final": {k: metrics.get(k) for k in keep},
             "history": history[keep].to_dict("records") if keep else [],
             "checkpoint": metrics.get("checkpoint_path"),
+            "best_checkpoint": _best_checkpoint(history),
         })
     return sorted(trials, key=lambda t: t["trial_id"])
+
+
+def _best_checkpoint(history: Any) -> str | None:
+    """The reported checkpoint with the lowest val_loss (kept by `train.keep_by: val_loss`)."""
+    if history is None or "checkpoint_path" not in history or "val_loss" not in history:
+        return None
+    rows = history.dropna(subset=["checkpoint_path", "val_loss"])
+    if rows.empty:
+        return None
+    best = str(rows.loc[rows["val_loss"].idxmin(), "checkpoint_path"])
+    # With keep_by: last the best may have been deleted since; remote URIs are trusted.
+    return best if "://" in best or Path(best).exists() else None
 
 
 def _last_line(error: Exception | None) -> str | None:

@@ -1,0 +1,107 @@
+"""The model a training run optimizes: base (optionally quantized) + LoRA/DoRA adapter, or
+all weights for a full fine-tune; plus loading a trained checkpoint back for export.
+
+IR variant C adds the IR tokens to the tokenizer first and trains their embedding rows next
+to the adapter (`codesweep.models.vocab`); its checkpoints therefore carry the tokenizer.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from codesweep.config.schema import TuningRecipe
+from codesweep.models.factory import is_seq2seq, load_base_model, load_tokenizer
+
+
+def peft_lora_config(recipe: TuningRecipe, seq2seq: bool) -> Any:
+    """PEFT LoraConfig from the recipe's `lora:` section."""
+    from peft import LoraConfig
+
+    lora = recipe.lora
+    return LoraConfig(
+        r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
+        target_modules=lora.target_modules, bias=lora.bias, use_dora=lora.use_dora,
+        task_type="SEQ_2_SEQ_LM" if seq2seq else "CAUSAL_LM",
+    )
+
+
+def load_for_training(base_path: str, recipe: TuningRecipe, device_map: Any = None
+                      ) -> tuple[Any, Any]:
+    """(model, tokenizer) ready to train: quantized base prepared for k-bit training, new IR
+    tokens added, gradient checkpointing on when asked, LoRA attached unless method is full."""
+    from codesweep.models.quantization import (
+        bnb_config,
+        check_quantization_support,
+        prepare_for_kbit_training,
+    )
+
+    model_cfg = recipe.model
+    check_quantization_support(model_cfg.quantization)
+    extra: dict[str, Any] = {}
+    if model_cfg.quantization.bits:
+        extra = {"quantization_config": bnb_config(model_cfg.quantization),
+                 "device_map": device_map}
+    tokenizer = load_tokenizer(base_path)
+    model = load_base_model(base_path, model_cfg.dtype,
+                            attn_implementation=model_cfg.attn_implementation, **extra)
+    new_ids = add_ir_tokens(tokenizer, model, recipe)
+    if model_cfg.quantization.bits:
+        model = prepare_for_kbit_training(model, model_cfg.gradient_checkpointing)
+    elif model_cfg.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    if model_cfg.gradient_checkpointing:
+        model.config.use_cache = False  # the KV cache is useless in training and conflicts
+    if recipe.train.method == "lora":
+        model = _attach_lora(model, recipe, new_ids)
+    model.train()
+    return model, tokenizer
+
+
+def add_ir_tokens(tokenizer: Any, model: Any, recipe: TuningRecipe) -> list[int]:
+    """IR variant C: add the IR vocabulary; return the new token ids ([] otherwise)."""
+    if recipe.data.ir_variant != "C":
+        return []
+    from codesweep.models.vocab import add_tokens
+    from codesweep.tasks.ir_prompt import variant_tokens
+
+    return add_tokens(tokenizer, model, variant_tokens({**recipe.data.ir, "variant": "C"}))
+
+
+def _attach_lora(model: Any, recipe: TuningRecipe, new_ids: list[int]) -> Any:
+    from peft import get_peft_model
+
+    from codesweep.models.vocab import with_trainable_tokens
+
+    seq2seq = bool(model.config.is_encoder_decoder)
+    config = with_trainable_tokens(peft_lora_config(recipe, seq2seq), new_ids)
+    return get_peft_model(model, config)
+
+
+def is_full_checkpoint(checkpoint: Path) -> bool:
+    """A full fine-tune's checkpoint holds a whole model; a LoRA one holds an adapter."""
+    return (checkpoint / "config.json").is_file() and not (
+        checkpoint / "adapter_config.json").is_file()
+
+
+def load_trained(base_path: str, checkpoint: Path, dtype: str = "auto") -> tuple[Any, Any]:
+    """(model, tokenizer) of a trained checkpoint: a PeftModel over the base, or the full model.
+
+    A checkpoint that carries its own tokenizer (IR variant C) grows the base's embeddings to
+    it before the adapter's token rows are applied.
+    """
+    tokenizer_src = checkpoint if (checkpoint / "tokenizer_config.json").is_file() else base_path
+    tokenizer = load_tokenizer(tokenizer_src)
+    if is_full_checkpoint(checkpoint):
+        return load_base_model(checkpoint, dtype), tokenizer
+    from peft import PeftModel
+
+    model = load_base_model(base_path, dtype)
+    if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:
+        model.resize_token_embeddings(len(tokenizer))
+    return PeftModel.from_pretrained(model, str(checkpoint)), tokenizer
+
+
+def model_kind(base_path: str) -> str:
+    """`seq2seq` or `causal`: which Auto class loads the base."""
+    return "seq2seq" if is_seq2seq(base_path) else "causal"

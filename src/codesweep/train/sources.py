@@ -1,0 +1,61 @@
+"""Where a run's examples live in the prepared data, and how they are read.
+
+Raw files: `<prepared>/files/<split>/` (column `text`). Tasks: `<prepared>/tasks/<task>/<split>/`
+(columns `prompt`, `completion`); with `data.ir_variant` the task directory is
+`<task>_<variant>` (variant C may reuse B's examples, which are identical by construction).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from codesweep.config.schema import DataConfig
+from codesweep.errors import CodesweepError, did_you_mean
+
+PAIR_COLUMNS = ["prompt", "completion"]
+
+
+def task_dir(prepared: Path, data: DataConfig) -> Path:
+    """The directory of the task `data` trains on, with a one-line error when it is missing."""
+    assert data.task is not None
+    root = prepared / "tasks"
+    names = [f"{data.task}_{data.ir_variant}"] if data.ir_variant else [data.task]
+    if data.ir_variant == "C":
+        names.append(f"{data.task}_B")  # B and C share their examples; only the model differs
+    for name in names:
+        if (root / name).is_dir():
+            return root / name
+    found = sorted(p.name for p in root.iterdir()) if root.is_dir() else []
+    raise CodesweepError(f"data.task: no prepared task {names[0]!r}"
+                         f"{did_you_mean(names[0], found)}; prepared: {', '.join(found) or 'none'}")
+
+
+def split_dir(prepared: Path, data: DataConfig, split: str) -> Path:
+    """Parquet directory of one split of what the run trains on."""
+    base = task_dir(prepared, data) if data.task else prepared / "files"
+    return base / split
+
+
+def columns(data: DataConfig) -> list[str]:
+    """The Parquet columns a run reads."""
+    return PAIR_COLUMNS if data.task else ["text"]
+
+
+def rows_of(frame: pd.DataFrame, data: DataConfig) -> Iterator[Any]:
+    """Texts (files) or (prompt, completion) pairs (tasks) of a DataFrame's rows."""
+    if data.task:
+        yield from zip(frame["prompt"], frame["completion"], strict=True)
+    else:
+        yield from frame["text"]
+
+
+def read_split(prepared: Path, data: DataConfig, split: str) -> Iterator[Any]:
+    """Stream one split as `rows_of` yields it."""
+    directory = split_dir(prepared, data, split)
+    if not directory.is_dir():
+        raise CodesweepError(f"{directory}: split {split!r} not found in the prepared data")
+    yield from rows_of(pd.read_parquet(directory, columns=columns(data)), data)

@@ -1,0 +1,75 @@
+"""`codesweep export`: adapter + base reference, or merged weights, loadable with the plain
+Hugging Face classes, and giving the trained model's outputs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from test_train_tasks import make_workspace, task_spec
+from typer.testing import CliRunner
+
+from codesweep.cli import app
+from codesweep.models.adapters import load_trained
+from codesweep.train.local import run_local
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A run directory shaped like a finished sweep with one trial."""
+    root = make_workspace(tmp_path_factory.mktemp("export"))
+    spec = task_spec(root, train={"max_steps": 2, "report_every": 2})
+    run_dir = root / "run"
+    run_local(spec, root / "prepared" / "files", run_dir / "train" / "trial_a")
+    (run_dir / "run.json").write_text(json.dumps({"base_path": spec["base_path"]}))
+    (run_dir / "trials.json").write_text(json.dumps([{
+        "trial_id": "trial_a", "checkpoint": str(run_dir / "train" / "trial_a" / "checkpoint_2")}]))
+    (run_dir / "recipe.yaml").write_text(yaml.safe_dump(spec["recipe"]))
+    return run_dir
+
+
+def logits(model, ids: torch.Tensor) -> torch.Tensor:
+    with torch.no_grad():
+        return model.eval()(input_ids=ids).logits
+
+
+def test_merged_export_loads_as_plain_model(trained_run: Path, tmp_path: Path) -> None:
+    from transformers import AutoModelForCausalLM
+
+    out = tmp_path / "merged"
+    result = CliRunner().invoke(app, ["export", str(trained_run), "--trial", "trial_a",
+                                      "--merge", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert not (out / "adapter_config.json").exists()
+    merged = AutoModelForCausalLM.from_pretrained(out)
+    info = json.loads((trained_run / "run.json").read_text())
+    trained, tokenizer = load_trained(info["base_path"], trained_run / "train" / "trial_a" /
+                                      "checkpoint_2")
+    ids = tokenizer("def f(x):\n    return", return_tensors="pt")["input_ids"]
+    torch.testing.assert_close(logits(merged, ids), logits(trained, ids), atol=1e-4, rtol=1e-4)
+    assert json.loads((out / "codesweep_export.json").read_text())["merged"] is True
+
+
+def test_adapter_export_references_its_base(trained_run: Path, tmp_path: Path) -> None:
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    out = tmp_path / "adapter"
+    result = CliRunner().invoke(app, ["export", str(trained_run), "--trial", "trial_a",
+                                      "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    config = json.loads((out / "adapter_config.json").read_text())
+    base = AutoModelForCausalLM.from_pretrained(config["base_model_name_or_path"])
+    model = PeftModel.from_pretrained(base, out)
+    assert any("lora_B" in name for name, _ in model.named_parameters())
+
+
+def test_unknown_trial_is_one_line_error(trained_run: Path, tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["export", str(trained_run), "--trial", "trial_b",
+                                      "--out", str(tmp_path / "x")])
+    assert result.exit_code == 2
+    assert "--trial 'trial_b': not in this run" in result.output
+    assert "trial_a" in result.output
