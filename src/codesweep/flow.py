@@ -176,14 +176,17 @@ def log_trials(run_dir: Path, info: dict[str, Any], recipe: TuningRecipe,
     from codesweep.tracking import Tracker
 
     tracker = Tracker(info["tracking_uri"], info["experiment"], run_dir)
+    data_name = Path(info["prepared"]).name  # <pipeline>-<content hash of data + recipe>
     parent = tracker.parent(recipe.name, {"codesweep.version": __version__,
-                                          "codesweep.data": Path(info["prepared"]).name,
+                                          "codesweep.data": data_name,
+                                          "codesweep.dataset_hash": data_name.rsplit("-", 1)[-1],
                                           "ray.job_id": os.environ.get("RAY_JOB_ID", "local")})
     tracker.log_params(parent, recipe.model_dump(by_alias=True))
     tracker.log_artifact(parent, run_dir / "recipe.yaml")
     for trial in found:
-        child = tracker.child(parent, trial["trial_id"],
-                              {"checkpoint": str(trial["checkpoint"]), "status": trial["status"]})
+        child = tracker.child(parent, trial["trial_id"], {
+            "checkpoint": str(trial["checkpoint"]), "status": trial["status"],
+            "best_checkpoint": str(trial.get("best_checkpoint"))})
         tracker.log_params(child, trial["params"])
         tracker.log_metrics(child, trial["history"])
         tracker.finish(child, "FINISHED" if trial["status"] == "done" else "FAILED")

@@ -58,7 +58,7 @@ def write_markdown(table: pd.DataFrame, sort_col: str, best: dict[str, Any], pat
              "|" + "---|" * len(table.columns)]
     lines += ["| " + " | ".join(_cell(v) for v in row) + " |" for _, row in table.iterrows()]
     lines += ["", f"## Best trial: {best.get('checkpoint')}", ""]
-    lines += [f"- `{key}`: {value}" for key, value in best.items() if key != "checkpoint"]
+    lines += [f"- `{key}`: {_cell(value)}" for key, value in best.items() if key != "checkpoint"]
     path.write_text("\n".join(lines) + "\n")
 
 

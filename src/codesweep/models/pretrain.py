@@ -50,6 +50,9 @@ def _batches(texts: Iterable[str], tokenizer: Any, cfg: TinyModelConfig) -> list
     needed = cfg.pretrain_steps * cfg.pretrain_batch_size
     blocks = [torch.from_numpy(b) for b in
               itertools.islice(iter_blocks(texts, tokenizer, cfg.pretrain_window), needed)]
+    # Shuffle so consecutive steps see different files (the corpus order groups by file).
+    order = torch.randperm(len(blocks), generator=torch.Generator().manual_seed(0)).tolist()
+    blocks = [blocks[i] for i in order]
     size = cfg.pretrain_batch_size
     batches = [torch.stack(blocks[i:i + size]) for i in range(0, len(blocks) - size + 1, size)]
     if not batches:
