@@ -1,8 +1,9 @@
 """Where does Ray Train's time go? The same tiny LoRA run three ways, side by side:
 
-  plain    the worker loop in this process (no Ray)
-  ray-1    Ray Train, 1 CPU worker
-  ray-2    Ray Train, 2 CPU workers (DDP over gloo)
+  plain          the worker loop in this process (no Ray)
+  ray-1          Ray Train, 1 CPU worker streaming its Ray Data shard
+  ray-2          Ray Train, 2 CPU workers (DDP over gloo) streaming Ray Data shards
+  ray-2-direct   Ray Train, 2 CPU workers reading their rows of the Parquet split directly
 
 Prints wall time, steady-state steps/s (from the loop's own reports) and start-up overhead
 (wall time minus the time spent in steps), medians over --repeats, with ratios to `plain`.
@@ -42,10 +43,15 @@ def make_workspace(root: Path) -> Path:
     return root
 
 
-def spec(root: Path, steps: int, report_every: int, workers: int) -> dict:
+MODES = {"plain": (1, "direct"), "ray-1": (1, "ray_data"), "ray-2": (2, "ray_data"),
+         "ray-2-direct": (2, "direct")}  # mode -> (workers, data.loader)
+
+
+def spec(root: Path, steps: int, report_every: int, workers: int,
+         loader: str = "ray_data") -> dict:
     recipe = TuningRecipe(
         name="bench", pipeline="-", model={"name_or_path": str(root / "model")},
-        data={"window": 128, "micro_batch_size": 8, "val_blocks": 16},
+        data={"window": 128, "micro_batch_size": 8, "val_blocks": 16, "loader": loader},
         train={"max_steps": steps, "report_every": report_every, "num_workers": workers})
     return {"recipe": recipe.model_dump(by_alias=True), "base_path": str(root / "model"),
             "files_dir": str(root / "files")}
@@ -64,8 +70,8 @@ def run_ray(run_spec: dict, out: Path, name: str) -> list[dict]:
 
 
 def measure(mode: str, root: Path, args: argparse.Namespace, repeat: int) -> dict:
-    workers = {"plain": 1, "ray-1": 1, "ray-2": 2}[mode]
-    run_spec = spec(root, args.steps, args.report_every, workers)
+    workers, loader = MODES[mode]
+    run_spec = spec(root, args.steps, args.report_every, workers, loader)
     out = Path(tempfile.mkdtemp(dir=root, prefix=f"{mode}-{repeat}-"))
     start = time.perf_counter()
     reports = run_plain(root, run_spec, out) if mode == "plain" else \
@@ -82,7 +88,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--report-every", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--modes", default="plain,ray-1,ray-2")
+    parser.add_argument("--modes", default=",".join(MODES))
     args = parser.parse_args()
     from codesweep.ray_runtime import ensure_ray
 
@@ -100,10 +106,10 @@ def print_table(rows: dict[str, list[dict]], args: argparse.Namespace) -> None:
     base = medians.get("plain")
     print(f"\n{args.steps} steps, report every {args.report_every}, "
           f"median of {args.repeats} (tiny Llama 2x128, LoRA r=8, 8x128 tokens/worker/step)")
-    print(f"{'mode':8} {'wall s':>8} {'steps/s':>8} {'startup s':>10} {'wall/plain':>11}")
+    print(f"{'mode':13} {'wall s':>8} {'steps/s':>8} {'startup s':>10} {'wall/plain':>11}")
     for mode, m in medians.items():
         ratio = f"{m['wall_s'] / base['wall_s']:.2f}x" if base else "-"
-        print(f"{mode:8} {m['wall_s']:8.1f} {m['steps_per_s']:8.2f} {m['startup_s']:10.1f} "
+        print(f"{mode:13} {m['wall_s']:8.1f} {m['steps_per_s']:8.2f} {m['startup_s']:10.1f} "
               f"{ratio:>11}")
 
 

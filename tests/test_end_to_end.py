@@ -49,7 +49,7 @@ def write_recipes(root: Path, repo: Path) -> Path:
                            "num_heads": 2, "intermediate_size": 64, "pretrain_steps": 10,
                            "pretrain_batch_size": 4, "pretrain_window": 32}},
         "lora": {"r": 4, "alpha": 8},
-        "data": {"window": 32, "micro_batch_size": 4, "val_blocks": 8},
+        "data": {"window": 32, "micro_batch_size": 4, "val_blocks": 8, "loader": "direct"},
         "train": {"max_steps": 4, "report_every": 2, "num_workers": 2},
         "sweep": {"num_trials": 2, "space": {"lora.r": {"choice": [2, 4]},
                                              "optim.lr": {"loguniform": [1e-3, 1e-2]}},

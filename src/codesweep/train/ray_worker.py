@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,12 +21,12 @@ def train_worker(spec: dict[str, Any]) -> None:
     import ray.train.torch
 
     context = ray.train.get_context()
-    shard = ray.train.get_dataset_shard("train")
+    rank, world = context.get_world_rank(), context.get_world_size()
     data = TuningRecipe.model_validate(spec["recipe"]).data
     prepared = Path(spec["files_dir"]).parent
     with _resume_dir() as resume_dir:
         env = WorkerEnv(
-            texts=lambda: _shard_rows(shard, data),
+            texts=lambda: _train_rows(prepared, data, rank, world),
             val_texts=lambda: read_split(prepared, data, "validation"),
             report=_report, rank=context.get_world_rank(),
             world_size=context.get_world_size(), resume_dir=resume_dir,
@@ -36,7 +37,14 @@ def train_worker(spec: dict[str, Any]) -> None:
         train_lora(spec, env)
 
 
-def _shard_rows(shard: Any, data: Any) -> Iterator[Any]:
+def _train_rows(prepared: Path, data: Any, rank: int, world: int) -> Iterator[Any]:
+    """This worker's training rows: its Ray Data shard, or every world-th row read directly."""
+    import ray.train
+
+    if data.loader == "direct":
+        yield from itertools.islice(read_split(prepared, data, "train"), rank, None, world)
+        return
+    shard = ray.train.get_dataset_shard("train")
     for batch in shard.iter_batches(batch_size=64, batch_format="pandas"):
         yield from rows_of(batch, data)
 
@@ -83,7 +91,9 @@ def make_trainer(spec: dict[str, Any], name: str, storage_path: Path,
     if train_cfg.gpus_per_worker:
         resources["GPU"] = train_cfg.gpus_per_worker
     source = split_dir(Path(spec["files_dir"]).parent, recipe.data, "train")
-    train_ds = ray.data.read_parquet(str(source), columns=columns(recipe.data))
+    datasets = {}
+    if recipe.data.loader == "ray_data":  # `direct` workers read the Parquet split themselves
+        datasets["train"] = ray.data.read_parquet(str(source), columns=columns(recipe.data))
     return TorchTrainer(
         train_fn or train_worker,
         train_loop_config=spec,
@@ -94,7 +104,7 @@ def make_trainer(spec: dict[str, Any], name: str, storage_path: Path,
             name=name, storage_path=str(storage_path), callbacks=callbacks,
             checkpoint_config=checkpoint_config(recipe),
             failure_config=ray.train.FailureConfig(max_failures=train_cfg.max_failures)),
-        datasets={"train": train_ds},
+        datasets=datasets,
     )
 
 
