@@ -18,3 +18,15 @@ def ray_session():
                  configure_logging=False)
     yield ray
     ray.shutdown()
+
+
+@pytest.fixture
+def marker(monkeypatch: pytest.MonkeyPatch) -> str:
+    """A known marker for the next sandboxed sample: afterwards, no process may carry it."""
+    import uuid
+
+    from codesweep.execution import runner
+
+    value = f"codesweep-sandbox-test-{uuid.uuid4().hex}"
+    monkeypatch.setattr(runner, "new_marker", lambda: value)
+    return value

@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import os
 import socket
-import time
 import uuid
 
 import pytest
+from sandbox_support import SMALL, run_checked
 
-from codesweep.execution import Limits, isolation, reaper, run_program, runner
-
-SMALL = Limits(memory_mb=256, processes=16, file_mb=1, open_files=64, scratch_mb=8)
+from codesweep.execution import isolation, runner
 
 
 def _namespaces_missing() -> str | None:
@@ -39,25 +37,10 @@ LEVELS = [pytest.param(isolation.NAMESPACES, marks=needs_namespaces),
           pytest.param(isolation.USERNS, marks=needs_userns), isolation.RLIMITS]
 
 
-@pytest.fixture
-def marker(monkeypatch: pytest.MonkeyPatch) -> str:
-    """A known marker for the next sample, to prove afterwards that none of its processes live."""
-    value = f"codesweep-sandbox-test-{uuid.uuid4().hex}"
-    monkeypatch.setattr(runner, "new_marker", lambda: value)
-    return value
-
-
-def _run(program: str, level: str, marker: str, timeout: float = 2.0):
-    start = time.monotonic()
-    result = run_program(program, timeout=timeout, limits=SMALL, level=level)
-    assert reaper.marked_processes(marker) == [], "a sample process outlived the run"
-    return result, time.monotonic() - start
-
-
 @pytest.mark.parametrize("level", LEVELS)
 def test_sample_cannot_kill_the_scorer(level: str, marker: str) -> None:
     program = f"import os, signal\nos.kill({os.getpid()}, signal.SIGKILL)\n"
-    result, _ = _run(program, level, marker)
+    result, _ = run_checked(program, level, marker)
     assert not result.passed  # and this test process is still alive to assert it
 
 
@@ -65,7 +48,8 @@ def test_sample_cannot_kill_the_scorer(level: str, marker: str) -> None:
 def test_sample_cannot_kill_its_parent(level: str, marker: str) -> None:
     # The parent is this process (rlimits) or the zygote (namespaces: PID 1 of the sample's
     # namespace, running as another uid): either way the harness must still be there to report.
-    result, _ = _run("import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\n", level, marker)
+    program = "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\n"
+    result, _ = run_checked(program, level, marker)
     assert result.status in ("passed", "failed"), result
 
 
@@ -81,7 +65,7 @@ def test_fork_bomb_is_contained(level: str, marker: str) -> None:
         "    except OSError:\n        break\n    if pid == 0:\n        time.sleep(60)\n"
         "        os._exit(0)\n    made += 1\nassert made < SMALL_LIMIT, made\n"
     ).replace("SMALL_LIMIT", str(SMALL.processes))
-    result, elapsed = _run(program, level, marker)
+    result, elapsed = run_checked(program, level, marker)
     assert result.passed, result
     assert elapsed < 10
 
@@ -89,7 +73,7 @@ def test_fork_bomb_is_contained(level: str, marker: str) -> None:
 @pytest.mark.parametrize("level", LEVELS)
 def test_memory_bomb_fails_fast(level: str, marker: str) -> None:
     program = "chunks = [bytearray(64 * 1024 * 1024) for _ in range(32)]\n"  # 2 GiB at most
-    result, elapsed = _run(program, level, marker)
+    result, elapsed = run_checked(program, level, marker)
     assert result.status == "failed" and "MemoryError" in result.reason, result
     assert elapsed < 10
 
@@ -101,7 +85,7 @@ def test_signal_ignoring_infinite_loop_times_out(level: str, marker: str) -> Non
         "for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGALRM, signal.SIGXCPU):\n"
         "    signal.signal(s, signal.SIG_IGN)\nwhile True:\n    pass\n"
     )
-    result, elapsed = _run(program, level, marker, timeout=1.0)
+    result, elapsed = run_checked(program, level, marker, timeout=1.0)
     assert result.status == "timeout" and not result.passed
     assert elapsed < 1.0 + runner.STARTUP_GRACE_S + 3
 
@@ -109,7 +93,7 @@ def test_signal_ignoring_infinite_loop_times_out(level: str, marker: str) -> Non
 @pytest.mark.parametrize("level", LEVELS)
 def test_huge_output_is_capped(level: str, marker: str) -> None:
     program = "import sys\nwhile True:\n    sys.stdout.write('x' * 65536)\n"
-    result, elapsed = _run(program, level, marker, timeout=5.0)
+    result, elapsed = run_checked(program, level, marker, timeout=5.0)
     assert result.status == "failed" and "File too large" in result.reason, result
     assert len(result.output) <= runner.OUTPUT_TAIL_BYTES
     assert elapsed < 5.0
@@ -123,7 +107,7 @@ def test_orphaned_children_do_not_survive(level: str, marker: str) -> None:
         "        if os.fork() == 0:\n            time.sleep(60)\n        os._exit(0)\n"
         "except OSError:\n    pass\n"
     )
-    result, _ = _run(program, level, marker)
+    result, _ = run_checked(program, level, marker)
     assert result.status in ("passed", "failed")  # the reaper check in _run is the point
 
 
@@ -131,7 +115,7 @@ def test_orphaned_children_do_not_survive(level: str, marker: str) -> None:
 @pytest.mark.parametrize("exit_call", ["import sys; sys.exit(0)", "import os; os._exit(0)",
                                        "raise SystemExit"])
 def test_early_exit_is_a_failure(level: str, marker: str, exit_call: str) -> None:
-    result, _ = _run(exit_call + "\nassert False, 'the tests'\n", level, marker)
+    result, _ = run_checked(exit_call + "\nassert False, 'the tests'\n", level, marker)
     assert result.status == "failed" and not result.passed
     assert "before the tests finished" in result.reason
 
@@ -147,7 +131,7 @@ def test_network_is_blocked(level: str, marker: str) -> None:
             f"    socket.create_connection(('127.0.0.1', {server.getsockname()[1]}), timeout=1)\n"
             "except OSError:\n    pass\nelse:\n    raise AssertionError('connected')\n"
         )
-        result, _ = _run(program, level, marker)
+        result, _ = run_checked(program, level, marker)
         with pytest.raises(BlockingIOError):
             server.accept()
     assert result.passed, result
@@ -161,7 +145,7 @@ def test_writes_outside_scratch_are_blocked(level: str, marker: str, tmp_path) -
         f"try:\n    open({str(p)!r}, 'w').write('escaped')\nexcept OSError:\n    pass\n"
         for p in outside
     )
-    result, _ = _run(program, level, marker)
+    result, _ = run_checked(program, level, marker)
     assert result.passed, result
     assert not any(os.path.exists(p) for p in outside)
     scratch = result.output.strip().splitlines()[-1]
@@ -177,14 +161,14 @@ def test_environment_is_scrubbed_and_stdin_closed(
         "import os, sys\nassert 'CODESWEEP_TEST_SECRET' not in os.environ\n"
         "assert 'hunter2' not in repr(dict(os.environ))\nassert sys.stdin.read() == ''\n"
     )
-    result, _ = _run(program, level, marker)
+    result, _ = run_checked(program, level, marker)
     assert result.passed, result
 
 
 @needs_namespaces
 def test_namespaces_hide_home_directories_and_drop_root(marker: str) -> None:
     program = "import os\nassert os.getuid() != 0\nprint(sorted(os.listdir('/root')))\n"
-    result, _ = _run(program, isolation.NAMESPACES, marker)
+    result, _ = run_checked(program, isolation.NAMESPACES, marker)
     assert result.passed, result
     # only the way to the interpreter's own files is left under /root
     allowed = {p.split("/")[2] for p in isolation.interpreter_directories()
@@ -204,7 +188,7 @@ def test_user_namespace_samples_have_no_capabilities(marker: str) -> None:
         "assert libc.umount2(b'/root', 2) != 0, 'unmounted the cover of /root'\n"
         "print(sorted(os.listdir('/root')))\n"
     )
-    result, _ = _run(program, isolation.USERNS, marker)
+    result, _ = run_checked(program, isolation.USERNS, marker)
     assert result.passed, result
     allowed = {p.split("/")[2] for p in isolation.interpreter_directories()
                if p.startswith("/root/")}

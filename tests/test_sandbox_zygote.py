@@ -13,14 +13,12 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from pathlib import Path
 
 import pytest
+from sandbox_support import run_checked
 
-from codesweep.execution import Limits, isolation, reaper, run_program, runner, zygote
-
-SMALL = Limits(memory_mb=256, processes=16, file_mb=1, open_files=64, scratch_mb=8)
+from codesweep.execution import isolation, reaper, run_program, runner, zygote
 
 
 def _level(level: str):
@@ -33,21 +31,6 @@ def _level(level: str):
 
 
 LEVELS = [_level(level) for level in isolation.ZYGOTE_LEVELS]  # the levels that use zygotes
-
-
-@pytest.fixture
-def marker(monkeypatch: pytest.MonkeyPatch) -> str:
-    """A known marker for the next sample, to prove afterwards that none of its processes live."""
-    value = f"codesweep-sandbox-test-{uuid.uuid4().hex}"
-    monkeypatch.setattr(runner, "new_marker", lambda: value)
-    return value
-
-
-def _run(program: str, level: str, marker: str, timeout: float = 2.0):
-    start = time.monotonic()
-    result = run_program(program, timeout=timeout, limits=SMALL, level=level)
-    assert reaper.marked_processes(marker) == [], "a sample process outlived the run"
-    return result, time.monotonic() - start
 
 
 def _zygote_pid(level: str) -> int:
@@ -80,7 +63,7 @@ def test_a_sample_cannot_kill_or_stop_its_zygote(level: str, marker: str) -> Non
         "    for s in (signal.SIGKILL, signal.SIGTERM, signal.SIGSTOP):\n"
         "        try:\n            os.kill(pid, s)\n        except OSError:\n            pass\n"
     )
-    result, _ = _run(program, level, marker)
+    result, _ = run_checked(program, level, marker)
     assert result.passed, result
     assert _zygote_pid(level) == before  # the same zygote served the next run
 
@@ -89,7 +72,7 @@ def test_a_sample_cannot_kill_or_stop_its_zygote(level: str, marker: str) -> Non
 def test_zygote_killed_mid_run_fails_that_sample_and_is_replaced(level: str, marker: str) -> None:
     before = _zygote_pid(level)
     killer = _when_sample_runs(marker, lambda: os.kill(before, signal.SIGKILL))
-    result, elapsed = _run("import time\ntime.sleep(30)\n", level, marker, timeout=20.0)
+    result, elapsed = run_checked("import time\ntime.sleep(30)\n", level, marker, timeout=20.0)
     killer.join()
     assert result.status == "error" and "died during the run" in result.reason, result
     assert elapsed < 10
@@ -102,7 +85,7 @@ def test_zygote_dead_while_idle_is_replaced_without_failing_a_sample(
 ) -> None:
     before = _zygote_pid(level)
     os.kill(before, signal.SIGKILL)  # no waiting: the next run may find it half gone
-    result, _ = _run("pass", level, marker)
+    result, _ = run_checked("pass", level, marker)
     assert result.passed, result
     assert _zygote_pid(level) != before
 
@@ -114,7 +97,7 @@ def test_frozen_zygote_is_killed_and_the_sample_times_out(
     monkeypatch.setattr(runner, "ANSWER_GRACE_S", 0.5)
     frozen = _zygote_pid(level)
     stopper = _when_sample_runs(marker, lambda: os.kill(frozen, signal.SIGSTOP))
-    result, elapsed = _run("import time\ntime.sleep(30)\n", level, marker, timeout=0.5)
+    result, elapsed = run_checked("import time\ntime.sleep(30)\n", level, marker, timeout=0.5)
     stopper.join()
     assert result.status == "timeout" and "did not answer" in result.reason, result
     assert elapsed < 5
@@ -144,7 +127,7 @@ def test_nothing_of_a_sample_reaches_the_next(level: str, marker: str) -> None:
         "if os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n        time.sleep(60)\n"
         "    os._exit(0)\n"
     )
-    result, _ = _run(leave, level, marker)
+    result, _ = run_checked(leave, level, marker)
     assert result.passed, result
     check = (
         "import ctypes, os\n"
@@ -153,7 +136,7 @@ def test_nothing_of_a_sample_reaches_the_next(level: str, marker: str) -> None:
         "assert os.listdir('.') == [] and os.listdir('/tmp') == ['work'], os.listdir('/tmp')\n"
         "assert ctypes.CDLL(None).shmget(4242, 0, 0) == -1, 'shared memory survived'\n"
     )
-    result, _ = _run(check, level, marker)
+    result, _ = run_checked(check, level, marker)
     assert result.passed, result
 
 
@@ -173,7 +156,7 @@ def test_every_process_of_a_sample_carries_its_marker(level: str, marker: str) -
             time.sleep(0.01)
 
     counter = _when_sample_runs(marker, count)
-    result, _ = _run(program, level, marker, timeout=2.0)
+    result, _ = run_checked(program, level, marker, timeout=2.0)
     counter.join()
     assert result.status == "timeout", result
     assert len(seen) == 3, seen  # the sample, its forked copy and `sleep`
