@@ -92,3 +92,13 @@ def test_too_little_data_is_a_clear_error(workspace: Path) -> None:
     spec["recipe"]["data"]["micro_batch_size"] = 100_000
     with pytest.raises(CodesweepError, match="fewer than data.micro_batch_size=100000"):
         run_local(spec, workspace / "files", workspace / "run-small")
+
+
+def test_unloadable_model_is_a_one_line_error_before_training(tmp_path: Path) -> None:
+    from codesweep.errors import CodesweepError
+    from codesweep.models.factory import check_loadable, load_tokenizer
+
+    with pytest.raises(CodesweepError, match=r"model.name_or_path: cannot load '.*nowhere'"):
+        check_loadable(str(tmp_path / "nowhere"))
+    with pytest.raises(CodesweepError, match="cannot load a tokenizer"):
+        load_tokenizer(tmp_path)

@@ -73,6 +73,9 @@ def stage_base(exp: Experiment, prepared_path: Path) -> str:
     """The base model's path: the recipe's hub id/dir, or the cached tiny model."""
     model = exp.recipe.model
     if model.name_or_path:
+        from codesweep.models.factory import check_loadable
+
+        check_loadable(model.name_or_path)  # a typo should not surface from inside a trial
         return model.name_or_path
     from codesweep.models.factory import ensure_tiny_base
     from codesweep.train.local import read_texts

@@ -130,10 +130,25 @@ def load_tokenizer(name_or_path: str | Path) -> Any:
     """Load a tokenizer and give it a pad token (decoder-only models often lack one)."""
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(str(name_or_path))
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(name_or_path))
+    except (OSError, ValueError) as exc:  # ValueError: a directory with no tokenizer files
+        raise CodesweepError(f"model.name_or_path: cannot load a tokenizer from {name_or_path!r}: "
+                             f"{str(exc).splitlines()[0]}") from None
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
+
+
+def check_loadable(name_or_path: str) -> None:
+    """Fail before any training starts when a hub id or directory has no model config."""
+    from transformers import AutoConfig
+
+    try:
+        AutoConfig.from_pretrained(name_or_path)
+    except (OSError, ValueError) as exc:
+        raise CodesweepError(f"model.name_or_path: cannot load {name_or_path!r}: "
+                             f"{str(exc).splitlines()[0]}") from None
 
 
 def resolve_attention(name: str, dtype: Any) -> str:
