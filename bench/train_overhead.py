@@ -37,7 +37,9 @@ def make_workspace(root: Path) -> Path:
     texts = [p.read_text(encoding="utf-8", errors="replace") for p in sorted(stdlib.glob("*.py"))]
     for split, part in (("train", texts[:-20]), ("validation", texts[-20:])):
         (root / "files" / split).mkdir(parents=True)
-        pd.DataFrame({"text": part}).to_parquet(root / "files" / split / "part-0.parquet")
+        shas = [f"{i:08d}" for i in range(len(part))]  # keeps this order when read
+        frame = pd.DataFrame({"text": part, "sha": shas})
+        frame.to_parquet(root / "files" / split / "part-0.parquet")
     tokenizer = train_tokenizer(texts[:200], TINY.vocab_size)
     save_atomically(build_tiny_model(TINY, tokenizer), tokenizer, root / "model")
     return root

@@ -39,7 +39,9 @@ def make_files(root: Path) -> list[str]:
     texts = [p.read_text(encoding="utf-8", errors="replace") for p in sorted(stdlib.glob("*.py"))]
     for split, part in (("train", texts[:-20]), ("validation", texts[-20:])):
         (root / "files" / split).mkdir(parents=True, exist_ok=True)
-        pd.DataFrame({"text": part}).to_parquet(root / "files" / split / "part-0.parquet")
+        shas = [f"{i:08d}" for i in range(len(part))]  # keeps this order when read
+        frame = pd.DataFrame({"text": part, "sha": shas})
+        frame.to_parquet(root / "files" / split / "part-0.parquet")
     return texts
 
 

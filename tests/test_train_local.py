@@ -29,7 +29,9 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     texts = [p.read_text(encoding="utf-8") for p in sorted(STDLIB.glob("[a-c]*.py"))[:12]]
     for split, part in (("train", texts[:10]), ("validation", texts[10:])):
         (root / "files" / split).mkdir(parents=True)
-        pd.DataFrame({"text": part}).to_parquet(root / "files" / split / "part-0.parquet")
+        shas = [f"{i:08d}" for i in range(len(part))]  # keeps this order when read
+        frame = pd.DataFrame({"text": part, "sha": shas})
+        frame.to_parquet(root / "files" / split / "part-0.parquet")
     tokenizer = train_tokenizer(texts, TINY.vocab_size)
     torch.manual_seed(0)
     save_atomically(build_tiny_model(TINY, tokenizer), tokenizer, root / "model")

@@ -39,7 +39,8 @@ def line_pairs(texts: list[str]) -> pd.DataFrame:
         lines = [line for line in text.splitlines() if line.strip()]
         rows += [{"prompt": "\n".join(lines[i - 3:i]) + "\n", "completion": lines[i]}
                  for i in range(3, min(len(lines), 120), 3)]
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)
+    return frame.assign(id=[f"{i:08d}" for i in range(len(frame))])  # as prepared tasks have
 
 
 def make_workspace(root: Path, task_names: tuple[str, ...] = ("lines",)) -> Path:
@@ -48,7 +49,9 @@ def make_workspace(root: Path, task_names: tuple[str, ...] = ("lines",)) -> Path
     prepared = root / "prepared"
     for split, part in (("train", texts[:10]), ("validation", texts[10:])):
         (prepared / "files" / split).mkdir(parents=True)
-        pd.DataFrame({"text": part}).to_parquet(prepared / "files" / split / "p.parquet")
+        shas = [f"{i:08d}" for i in range(len(part))]  # keeps this order when read
+        frame = pd.DataFrame({"text": part, "sha": shas})
+        frame.to_parquet(prepared / "files" / split / "p.parquet")
         for task in task_names:
             (prepared / "tasks" / task / split).mkdir(parents=True)
             line_pairs(part).to_parquet(prepared / "tasks" / task / split / "p.parquet")

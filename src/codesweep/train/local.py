@@ -13,8 +13,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from codesweep.config.schema import TuningRecipe
 from codesweep.train.checkpoints import prune, step_of
 from codesweep.train.loop import WorkerEnv, train_lora
@@ -22,8 +20,10 @@ from codesweep.train.sources import read_split
 
 
 def read_texts(split_dir: Path) -> Iterator[str]:
-    """Stream the `text` column of a prepared split directory."""
-    yield from pd.read_parquet(split_dir, columns=["text"])["text"]
+    """Stream the `text` column of a prepared files split, in content-hash order."""
+    from codesweep.train.sources import read_ordered
+
+    yield from read_ordered(split_dir, ["text"], "sha")["text"]
 
 
 def latest_checkpoint(out_dir: Path) -> Path | None:

@@ -53,9 +53,17 @@ def rows_of(frame: pd.DataFrame, data: DataConfig) -> Iterator[Any]:
         yield from frame["text"]
 
 
+def read_ordered(directory: Path, wanted: list[str], key: str) -> pd.DataFrame:
+    """Read Parquet columns sorted by `key`: part files come back in the order the prepare
+    wrote them, which varies between runs, and the first rows decide which blocks train."""
+    frame = pd.read_parquet(directory, columns=[*wanted, key])
+    return frame.sort_values(key, kind="stable").reset_index(drop=True)
+
+
 def read_split(prepared: Path, data: DataConfig, split: str) -> Iterator[Any]:
-    """Stream one split as `rows_of` yields it."""
+    """Stream one split as `rows_of` yields it, in a stable order (by content hash or id)."""
     directory = split_dir(prepared, data, split)
     if not directory.is_dir():
         raise CodesweepError(f"{directory}: split {split!r} not found in the prepared data")
-    yield from rows_of(pd.read_parquet(directory, columns=columns(data)), data)
+    key = "id" if data.task else "sha"
+    yield from rows_of(read_ordered(directory, columns(data), key), data)
