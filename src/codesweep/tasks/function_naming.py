@@ -19,7 +19,7 @@ from codesweep.config.loader import validate
 from codesweep.tasks.functions import Function, code_lines
 from codesweep.tasks.obfuscate import leaks, obfuscate
 from codesweep.tasks.rows import dropped, example, to_frame
-from codesweep.tasks.source import file_functions, function_key
+from codesweep.tasks.source import function_key, function_rows
 from codesweep.tasks.templates import TemplateParams, line_comment, render_prompt
 
 DEFAULT_SYSTEM = "You are an expert programmer who gives functions clear, idiomatic names."
@@ -42,26 +42,19 @@ def build_function_naming(files: pd.DataFrame, params: dict[str, Any],
                           seed: int) -> pd.DataFrame:
     """Build function-naming examples (and dropped rows) from a batch of prepared files."""
     knobs = validate(FunctionNamingParams, params, "tasks.function_naming.params")
-    rows = [row for _, file in files.iterrows() for row in _file_rows(file, knobs)]
+    rows = function_rows(files, lambda file, function, _: _row(file, function, knobs))
     return to_frame(rows, ["label", "function", "code"])
 
 
-def _file_rows(file: pd.Series, knobs: FunctionNamingParams) -> list[dict]:
-    functions, drop = file_functions(file)
-    if drop is not None:
-        return [drop]
-    rows = []
-    for function in functions:
-        key, label = function_key(function), function.name
-        code = obfuscate(function, knobs.placeholder, knobs.strip_docstring)
-        reason = skip_reason(function, knobs) or ("label_leak" if leaks(label, code) else None)
-        if reason:
-            rows.append(dropped(file, key, reason, label=label, function=function.qualname))
-            continue
-        prompt, completion = _prompt(code, function.language, label, knobs)
-        rows.append(example(file, key, prompt, completion, label=label,
-                            function=function.qualname, code=code))
-    return rows
+def _row(file: pd.Series, function: Function, knobs: FunctionNamingParams) -> dict:
+    key, label = function_key(function), function.name
+    code = obfuscate(function, knobs.placeholder, knobs.strip_docstring)
+    reason = skip_reason(function, knobs) or ("label_leak" if leaks(label, code) else None)
+    if reason:
+        return dropped(file, key, reason, label=label, function=function.qualname)
+    prompt, completion = _prompt(code, function.language, label, knobs)
+    return example(file, key, prompt, completion, label=label,
+                   function=function.qualname, code=code)
 
 
 def skip_reason(function: Function, knobs: FunctionNamingParams) -> str | None:

@@ -17,7 +17,7 @@ from codesweep.config.loader import validate
 from codesweep.tasks.functions import Function, code_lines
 from codesweep.tasks.ir_prompt import IRParams, ir_text
 from codesweep.tasks.rows import dropped, example, to_frame
-from codesweep.tasks.source import file_functions, function_key
+from codesweep.tasks.source import function_key, function_rows
 from codesweep.tasks.templates import TemplateParams, render_prompt
 
 INSTRUCTION = "Complete the body of the following function."
@@ -37,28 +37,21 @@ def build_method_generation(files: pd.DataFrame, params: dict[str, Any],
                             seed: int) -> pd.DataFrame:
     """Build method-generation examples (and dropped rows) from a batch of prepared files."""
     knobs = validate(MethodGenerationParams, params, "tasks.method_generation.params")
-    rows = [row for _, file in files.iterrows() for row in _file_rows(file, knobs)]
+    rows = function_rows(files, lambda file, function, _: _row(file, function, knobs))
     return to_frame(rows, ["function", "signature", "docstring", "ir", "variant"])
 
 
-def _file_rows(file: pd.Series, knobs: MethodGenerationParams) -> list[dict]:
-    functions, drop = file_functions(file)
-    if drop is not None:
-        return [drop]
-    rows = []
-    for function in functions:
-        key = function_key(function)
-        reason = skip_reason(function, knobs.require_docstring, knobs.min_body_lines)
-        if reason:
-            rows.append(dropped(file, key, reason, function=function.qualname))
-            continue
-        head, body = split_head(function)
-        ir = ir_text(function.text, function.language, knobs.ir)
-        prompt = render_prompt(knobs.template, INSTRUCTION, ir + head)
-        rows.append(example(file, key, prompt, body, function=function.qualname,
-                            signature=function.signature, docstring=function.docstring,
-                            ir=ir, variant=knobs.ir.variant))
-    return rows
+def _row(file: pd.Series, function: Function, knobs: MethodGenerationParams) -> dict:
+    key = function_key(function)
+    reason = skip_reason(function, knobs.require_docstring, knobs.min_body_lines)
+    if reason:
+        return dropped(file, key, reason, function=function.qualname)
+    head, body = split_head(function)
+    ir = ir_text(function.text, function.language, knobs.ir)
+    prompt = render_prompt(knobs.template, INSTRUCTION, ir + head)
+    return example(file, key, prompt, body, function=function.qualname,
+                   signature=function.signature, docstring=function.docstring,
+                   ir=ir, variant=knobs.ir.variant)
 
 
 def skip_reason(function: Function, require_docstring: bool, min_body_lines: int) -> str | None:

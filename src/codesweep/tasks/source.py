@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pandas as pd
 
 from codesweep.tasks.functions import LANGUAGES, Function, extract_functions
@@ -21,3 +23,17 @@ def file_functions(file: pd.Series) -> tuple[list[Function], dict | None]:
 def function_key(function: Function) -> str:
     """Id suffix of a function, unique within its file: `line:qualname`."""
     return f"{function.start_line}:{function.qualname}"
+
+
+PerFunction = Callable[[pd.Series, Function, list[Function]], dict]
+
+
+def function_rows(files: pd.DataFrame, per_function: PerFunction) -> list[dict]:
+    """One row per function of every file (`per_function(file, function, all_functions)`
+    returns an example or a dropped row), or one dropped row for a file without functions."""
+    rows: list[dict] = []
+    for _, file in files.iterrows():
+        functions, drop = file_functions(file)
+        rows += [drop] if drop is not None else \
+            [per_function(file, function, functions) for function in functions]
+    return rows

@@ -16,7 +16,7 @@ from codesweep.config.loader import validate
 from codesweep.tasks.edits import apply_edits, doc_removal
 from codesweep.tasks.functions import Function, first_sentence
 from codesweep.tasks.rows import dropped, example, to_frame
-from codesweep.tasks.source import file_functions, function_key
+from codesweep.tasks.source import function_key, function_rows
 from codesweep.tasks.templates import TemplateParams, line_comment, render_prompt
 
 INSTRUCTION = "Write the method described below, using the members of its class as needed."
@@ -33,30 +33,24 @@ class TextToCodeParams(BaseModel):
 def build_text_to_code(files: pd.DataFrame, params: dict[str, Any], seed: int) -> pd.DataFrame:
     """Build text-to-code examples (and dropped rows) from a batch of prepared files."""
     knobs = validate(TextToCodeParams, params, "tasks.text_to_code.params")
-    rows = [row for _, file in files.iterrows() for row in _file_rows(file, knobs)]
+    rows = function_rows(files, lambda file, function, all_functions: _row(
+        file, function, all_functions, knobs))
     return to_frame(rows, ["function", "summary", "members"])  # members: one per line
 
 
-def _file_rows(file: pd.Series, knobs: TextToCodeParams) -> list[dict]:
-    functions, drop = file_functions(file)
-    if drop is not None:
-        return [drop]
-    rows = []
-    for function in functions:
-        key = function_key(function)
-        summary = first_sentence(function.docstring)
-        reason = "abstract" if function.is_abstract else "empty_body" if function.is_empty \
-            else None if summary else "no_docstring"
-        if reason:
-            rows.append(dropped(file, key, reason, function=function.qualname))
-            continue
-        members = sibling_signatures(function, functions)[: knobs.max_members]
-        context = describe(summary or "", function, members)
-        code = apply_edits(function.text, doc_removal(function))
-        rows.append(example(file, key, render_prompt(knobs.template, INSTRUCTION, context), code,
-                            function=function.qualname, summary=summary,
-                            members="\n".join(members)))
-    return rows
+def _row(file: pd.Series, function: Function, functions: list[Function],
+         knobs: TextToCodeParams) -> dict:
+    key = function_key(function)
+    summary = first_sentence(function.docstring)
+    reason = "abstract" if function.is_abstract else "empty_body" if function.is_empty \
+        else None if summary else "no_docstring"
+    if reason:
+        return dropped(file, key, reason, function=function.qualname)
+    members = sibling_signatures(function, functions)[: knobs.max_members]
+    context = describe(summary or "", function, members)
+    code = apply_edits(function.text, doc_removal(function))
+    return example(file, key, render_prompt(knobs.template, INSTRUCTION, context), code,
+                   function=function.qualname, summary=summary, members="\n".join(members))
 
 
 def sibling_signatures(function: Function, functions: list[Function]) -> list[str]:
