@@ -7,6 +7,7 @@ a silently ignored knob. Defaults are the embedded CPU quickstart's.
 from __future__ import annotations
 
 import builtins
+import copy
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -137,8 +138,16 @@ class TrainConfig(Section):
     deepspeed: DeepSpeedConfig = DeepSpeedConfig()
 
 
+DOMAIN_KINDS = ("choice", "uniform", "loguniform", "integer")
+INNER_FRACTION = 0.6180339887  # an irrational step: rarely lands on a whole number
+
+
 class SearchDomain(Section):
-    """One search dimension: exactly one of choice, uniform, loguniform, int."""
+    """One search dimension: exactly one of choice, uniform, loguniform, int.
+
+    Bounds are checked here; whether the values suit the field they are written into is
+    checked by `TuningRecipe`, which knows the field's own constraints.
+    """
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -149,11 +158,43 @@ class SearchDomain(Section):
 
     @model_validator(mode="after")
     def _exactly_one(self) -> SearchDomain:
-        given = [name for name in ("choice", "uniform", "loguniform", "integer")
-                 if getattr(self, name) is not None]
+        given = [name for name in DOMAIN_KINDS if getattr(self, name) is not None]
         if len(given) != 1:
             raise ValueError("give exactly one of choice, uniform, loguniform, int")
         return self
+
+    @model_validator(mode="after")
+    def _bounds_in_order(self) -> SearchDomain:
+        if self.choice is not None and not self.choice:
+            raise ValueError("choice: [] has nothing to choose from; list at least one value")
+        if self.uniform is not None and not self.uniform[0] < self.uniform[1]:
+            raise ValueError(f"uniform: {list(self.uniform)} needs low < high")
+        if self.loguniform is not None:
+            low, high = self.loguniform
+            if low <= 0:
+                raise ValueError(f"loguniform: {[low, high]} needs low > 0 (a log scale)")
+            if not low < high:
+                raise ValueError(f"loguniform: {[low, high]} needs low < high")
+        if self.integer is not None and not self.integer[0] <= self.integer[1]:
+            raise ValueError(f"int: {list(self.integer)} needs low <= high (both inclusive)")
+        return self
+
+    @property
+    def kind(self) -> str:
+        """How the recipe spells this domain: choice, uniform, loguniform or int."""
+        name = next(name for name in DOMAIN_KINDS if getattr(self, name) is not None)
+        return "int" if name == "integer" else name
+
+    def probe_values(self) -> list[Any]:
+        """Values the search may produce that show whether the target field accepts it: every
+        choice; the end points of a range, plus an inner point of a continuous range (an int
+        field rejects a fractional sample that the end points would not show)."""
+        if self.choice is not None:
+            return list(self.choice)
+        if self.integer is not None:
+            return list(self.integer)
+        low, high = self.uniform or self.loguniform  # type: ignore[misc]
+        return [low, high, low + (high - low) * INNER_FRACTION]
 
 
 class SchedulerConfig(Section):
@@ -175,6 +216,16 @@ class SweepConfig(Section):
     points_to_evaluate: list[dict[str, Any]] = []
     scheduler: SchedulerConfig = SchedulerConfig()
     max_concurrent_trials: int | None = Field(None, ge=1, description="null = from resources")
+
+    @model_validator(mode="after")
+    def _points_name_searched_keys(self) -> SweepConfig:
+        for number, point in enumerate(self.points_to_evaluate):
+            for key in point:
+                if key not in self.space:
+                    raise ValueError(
+                        f"sweep.points_to_evaluate.{number}: {key!r} is not a key of sweep.space"
+                        f"{did_you_mean(key, self.space)}; searched: {', '.join(self.space)}")
+        return self
 
 
 class TrackingConfig(Section):
@@ -203,6 +254,19 @@ class TuningRecipe(Section):
     def _space_keys_exist(self) -> TuningRecipe:
         for key in self.sweep.space:
             check_dotted_key(self, key)
+        return self
+
+    @model_validator(mode="after")
+    def _space_values_fit_their_fields(self) -> TuningRecipe:
+        # Validate the recipe with each probe value written in, as every trial's recipe will
+        # be: a value the field rejects fails now, not inside a trial after Ray has started.
+        if not self.sweep.space:
+            return self
+        data = self.model_dump(by_alias=True)
+        data["sweep"]["space"], data["sweep"]["points_to_evaluate"] = {}, []
+        for key, domain in self.sweep.space.items():
+            for value in domain.probe_values():
+                check_trial_value(data, key, domain.kind, value)
         return self
 
     @model_validator(mode="after")
@@ -257,6 +321,24 @@ def check_dotted_key(recipe: BaseModel, key: str) -> None:
             raise ValueError(f"sweep.space: unknown key {key!r}{did_you_mean(part, fields)}; "
                              f"allowed here: {', '.join(fields)}")
         node = getattr(node, part)
+
+
+def check_trial_value(recipe_data: dict[str, Any], key: str, kind: str, value: Any) -> None:
+    """Raise ValueError unless the recipe (without its search) is valid with `key` = `value`."""
+    from pydantic import ValidationError
+
+    trial = copy.deepcopy(recipe_data)
+    dotted_set(trial, key, value)
+    try:
+        TuningRecipe.model_validate(trial)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(part) for part in error["loc"])
+        reason = str((error.get("ctx") or {}).get("error", error["msg"]))
+        field = f"{where}: " if where else ""
+        shown = f"{value:.6g}" if isinstance(value, float) else repr(value)
+        raise ValueError(f"sweep.space.{key}: {kind} value {shown} is not allowed: "
+                         f"{field}{reason}") from None
 
 
 class GenerationConfig(Section):
