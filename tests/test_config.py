@@ -139,3 +139,28 @@ def test_override_into_list_items() -> None:
     assert apply_overrides(data, ["sources.0=x"])["sources"][0] == "x"
     with pytest.raises(CodesweepError, match=r"'2' is not an index of a list of 2 items"):
         apply_overrides(data, ["sources.2.path=c"])
+
+
+def test_override_of_a_key_the_quickstart_searches_is_refused() -> None:
+    quickstart = REPO / "tuning" / "quickstart.yaml"
+    with pytest.raises(CodesweepError, match=r"override 'lora\.r=16': sweep\.space searches "
+                                             r"lora\.r, so every trial would overwrite it"):
+        load_recipe(quickstart, TuningRecipe, ["lora.r=16", "optim.lr=3e-4"])
+    recipe = load_recipe(quickstart, TuningRecipe, ["lora.r=16", "optim.lr=3e-4"],
+                         drop_searched=True)
+    assert (recipe.lora.r, recipe.optim.lr) == (16, 3e-4)
+    assert list(recipe.sweep.space) == ["data.window"]
+    assert recipe.sweep.points_to_evaluate == [{"data.window": 128}]
+
+
+def test_extends_replaces_search_domains_but_merges_other_mappings(tmp_path: Path) -> None:
+    write(tmp_path / "base.yaml", {"name": "b", "pipeline": "p.yaml", "lora": {"r": 4},
+                                   "sweep": {"space": {"optim.lr": {"loguniform": [1e-4, 1e-3]}},
+                                             "num_trials": 4}})
+    child = write(tmp_path / "child.yaml", {
+        "extends": "base.yaml", "lora": {"alpha": 4},
+        "sweep": {"space": {"optim.lr": {"choice": [1e-4]}}}})
+    recipe = load_recipe(child, TuningRecipe)
+    assert (recipe.lora.r, recipe.lora.alpha, recipe.sweep.num_trials) == (4, 4, 4)
+    assert (recipe.sweep.space["optim.lr"].choice, recipe.sweep.space["optim.lr"].loguniform) \
+        == ([1e-4], None)
