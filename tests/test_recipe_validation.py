@@ -100,6 +100,13 @@ def test_points_to_evaluate_name_searched_keys(tmp_path: Path) -> None:
             '(did you mean "lora.r"?)') in load_error(path)
 
 
+def test_points_to_evaluate_values_are_validated(tmp_path: Path) -> None:
+    path = recipe_file(tmp_path, sweep={"space": {"lora.r": {"choice": [4, 8]}},
+                                        "points_to_evaluate": [{"lora.r": 4}, {"lora.r": 0}]})
+    assert ("sweep.points_to_evaluate.1: lora.r 0 is not allowed: lora.r: Input should be "
+            "greater than or equal to 1") in load_error(path)
+
+
 def test_child_search_domain_replaces_the_parent_domain(tmp_path: Path) -> None:
     recipe_file(tmp_path, "parent.yaml",
                 sweep={"space": {"optim.lr": {"loguniform": [1e-4, 1e-2]},

@@ -10,7 +10,7 @@ import builtins
 import copy
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from codesweep.errors import CodesweepError, did_you_mean
 
@@ -266,7 +266,10 @@ class TuningRecipe(Section):
         data["sweep"]["space"], data["sweep"]["points_to_evaluate"] = {}, []
         for key, domain in self.sweep.space.items():
             for value in domain.probe_values():
-                check_trial_value(data, key, domain.kind, value)
+                check_trial_value(data, key, value, f"sweep.space.{key}: {domain.kind} value")
+        for number, point in enumerate(self.sweep.points_to_evaluate):
+            for key, value in point.items():
+                check_trial_value(data, key, value, f"sweep.points_to_evaluate.{number}: {key}")
         return self
 
     @model_validator(mode="after")
@@ -323,10 +326,9 @@ def check_dotted_key(recipe: BaseModel, key: str) -> None:
         node = getattr(node, part)
 
 
-def check_trial_value(recipe_data: dict[str, Any], key: str, kind: str, value: Any) -> None:
-    """Raise ValueError unless the recipe (without its search) is valid with `key` = `value`."""
-    from pydantic import ValidationError
-
+def check_trial_value(recipe_data: dict[str, Any], key: str, value: Any, label: str) -> None:
+    """Raise ValueError, starting with `label`, unless the recipe (without its search) is
+    valid with `key` = `value`."""
     trial = copy.deepcopy(recipe_data)
     dotted_set(trial, key, value)
     try:
@@ -337,8 +339,7 @@ def check_trial_value(recipe_data: dict[str, Any], key: str, kind: str, value: A
         reason = str((error.get("ctx") or {}).get("error", error["msg"]))
         field = f"{where}: " if where else ""
         shown = f"{value:.6g}" if isinstance(value, float) else repr(value)
-        raise ValueError(f"sweep.space.{key}: {kind} value {shown} is not allowed: "
-                         f"{field}{reason}") from None
+        raise ValueError(f"{label} {shown} is not allowed: {field}{reason}") from None
 
 
 class GenerationConfig(Section):
