@@ -134,6 +134,11 @@ def test_a_lock_from_another_host_is_never_taken_over(tmp_path: Path) -> None:
         pass
 
 
+def test_holder_names_the_command_as_typed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "argv", ["/x/src/codesweep/__main__.py", "run", "t.yaml"])
+    assert locks.command_line() == "codesweep run t.yaml"
+
+
 def test_a_reused_pid_is_not_the_holder() -> None:
     me = locks.Holder.me()
     assert not me.is_dead()

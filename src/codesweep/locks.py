@@ -48,7 +48,7 @@ class Holder:
     @classmethod
     def me(cls) -> Holder:
         """A record for this process."""
-        return cls(pid=os.getpid(), host=socket.gethostname(), command=" ".join(sys.argv),
+        return cls(pid=os.getpid(), host=socket.gethostname(), command=command_line(),
                    started=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                    token=uuid.uuid4().hex, pid_start=process_start(os.getpid()))
 
@@ -67,6 +67,14 @@ class Holder:
         except PermissionError:  # alive, another user's
             return False
         return self.pid_start is not None and process_start(self.pid) != self.pid_start
+
+
+def command_line() -> str:
+    """This process's command as a user typed it (`codesweep run x.yaml`, not the path of
+    the package's `__main__.py`)."""
+    program = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "python"
+    program = "codesweep" if program in {"__main__.py", "codesweep"} else program
+    return " ".join([program, *sys.argv[1:]])
 
 
 def process_start(pid: int) -> int | None:
