@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -31,6 +32,14 @@ def fake_session(root: Path, stamp: str, driver: Holder | None) -> Path:
     return session
 
 
+def wait_for_exec(pid: int, text: str, timeout_s: float = 30.0) -> None:
+    """Until the new process has exec'd: before that its command line is still pytest's."""
+    deadline = time.monotonic() + timeout_s
+    while text not in Path(f"/proc/{pid}/cmdline").read_bytes().decode():
+        assert time.monotonic() < deadline, "the process did not start"
+        time.sleep(0.01)
+
+
 @pytest.fixture()
 def ended() -> Holder:
     return replace(Holder.me(), pid=dead_pid(), pid_start=None)
@@ -45,6 +54,7 @@ def test_only_finished_sessions_of_ours_are_removed(tmp_path: Path, ended: Holde
     # a leftover process of that session (Ray's own name it in their command lines)
     leftover = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)",
                                  f"--session-dir={raylet_alive}"])
+    wait_for_exec(leftover.pid, raylet_alive.name)
     try:
         removed = ray_sessions.clean_sessions(tmp_path, keep=0)
     finally:
