@@ -8,7 +8,7 @@ See `codesweep.execution.isolation` for what each isolation level enforces.
 
 from codesweep.execution.isolation import LEVELS, SandboxWarning, detect
 from codesweep.execution.limits import Limits
-from codesweep.execution.runner import ExecResult, program_for, run_program, run_samples
+from codesweep.execution.runner import ExecResult, program_for, run_program, run_sample, run_samples
 
 __all__ = [
     "LEVELS",
@@ -18,5 +18,6 @@ __all__ = [
     "detect",
     "program_for",
     "run_program",
+    "run_sample",
     "run_samples",
 ]
