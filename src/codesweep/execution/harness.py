@@ -60,6 +60,7 @@ PATH_EVENTS = frozenset({
     "os.chmod", "os.chown", "os.utime", "os.setxattr", "os.removexattr", "shutil.rmtree",
     "shutil.copyfile", "shutil.copytree", "shutil.move",
 })
+READ_EVENTS = frozenset({"open", "os.listdir", "os.scandir"})
 BLOCKED_IMPORTS = frozenset({"_posixsubprocess", "_ctypes"})
 WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 
@@ -222,7 +223,8 @@ def _take_descriptors(output_fd: int, report_fd: int, call_fd: int) -> int:
     os.dup2(report_fd, REPORT_FD, inheritable=False)
     if call_fd >= 0:
         os.dup2(call_fd, CALL_FD, inheritable=False)
-    os.closerange(CALL_FD + 1, os.sysconf("SC_OPEN_MAX"))  # the channel to the scorer too
+    last_kept = CALL_FD if call_fd >= 0 else REPORT_FD
+    os.closerange(last_kept + 1, os.sysconf("SC_OPEN_MAX"))  # the channel to the scorer too
     return REPORT_FD
 
 
@@ -540,6 +542,8 @@ def decode(data):
 
 def _install_guard(scratch: str, readable: list[str]) -> None:
     def under(path: object, roots: list[str]) -> bool:
+        if path is None:  # os.listdir(): the working directory
+            path = "."
         if isinstance(path, int):
             return True  # an already-open descriptor
         real = os.path.realpath(os.fsdecode(path))
@@ -553,7 +557,7 @@ def _install_guard(scratch: str, readable: list[str]) -> None:
             raise PermissionError(f"sandbox: {event} is not allowed")
         if event == "open" and _writes(args) and not inside(args[0]):
             raise PermissionError(f"sandbox: writing {args[0]!r} outside the scratch directory")
-        if event == "open" and not under(args[0], [scratch, *readable]):
+        if event in READ_EVENTS and not under(args[0], [scratch, *readable]):
             raise PermissionError(f"sandbox: reading {args[0]!r} outside the standard library")
         if event in PATH_EVENTS:
             for arg in args:
