@@ -93,9 +93,13 @@ def _parse(source: str) -> ast.Module:
 
 
 def helper_code(problem: dict):
-    """The benchmark's own helpers (prompt + canonical solution, or the prompt alone),
-    compiled; None when they do not compile on their own."""
-    return _compile(problem["prompt"] + problem.get("canonical_solution", ""), "<prompt>")
+    """The benchmark's own helpers, compiled: the prompt with its canonical solution, or the
+    prompt alone, or the prompt with an empty body; None when none of them compiles."""
+    prompt = problem["prompt"]
+    for source in (prompt + problem.get("canonical_solution", ""), prompt, prompt + "    pass\n"):
+        if (code := _compile(source, "<prompt>")) is not None:
+            return code
+    return None
 
 
 @functools.lru_cache(maxsize=1024)
@@ -194,7 +198,7 @@ class Candidate:
 def _exception(name: str, message: str) -> Exception:
     """The candidate's exception, as the builtin type of that name or a SampleError."""
     kind = getattr(builtins, name, None)
-    if isinstance(kind, type) and issubclass(kind, Exception) and kind.__module__ == "builtins":
+    if isinstance(kind, type) and issubclass(kind, Exception):
         try:
             return kind(message)
         except TypeError:  # a builtin that takes other arguments (UnicodeDecodeError...)
