@@ -74,9 +74,14 @@ def needs_in_process(problem: dict) -> bool:
     """Whether this problem's test must run inside the sample's interpreter."""
     if problem.get("checker") in (TRUSTED, IN_PROCESS):
         return problem["checker"] == IN_PROCESS
-    names = {n.id for n in ast.walk(_parse_test(problem)) if isinstance(n, ast.Name)}
-    names |= {n.attr for n in ast.walk(_parse_test(problem)) if isinstance(n, ast.Attribute)}
-    return bool(names & IN_PROCESS_NAMES) or helper_code(problem) is None
+    return _uses_in_process_names(_parse_test(problem)) or helper_code(problem) is None
+
+
+@functools.lru_cache(maxsize=1024)
+def _uses_in_process_names(test: ast.Module) -> bool:
+    names = {getattr(node, "id", None) or getattr(node, "attr", None) for node in ast.walk(test)
+             if isinstance(node, (ast.Name, ast.Attribute))}
+    return bool(names & IN_PROCESS_NAMES)
 
 
 def _parse_test(problem: dict) -> ast.Module:

@@ -4,17 +4,23 @@ Both are started as `python -I -S -B -c <this file's source> ...`: standard libr
 and nothing from codesweep, so that they start fast and never read the host's site-packages.
 
 - The zygote (namespaces level, `serve`): started once per worker slot by `unshare` inside
-  fresh namespaces. It makes the filesystem read-only once, warms the interpreter, then forks
+  fresh namespaces. It warms the interpreter, moves into a fresh read-only root that holds
+  only the interpreter, its standard library and libraries (`_enter_minimal_root`), then forks
   one child per job it receives on its channel socket. It stays root inside the namespaces,
   to mount each sample's scratch and to kill every process a sample leaves, and it is the
   namespace's PID 1: its children, which drop to an unprivileged uid, can neither signal it
   nor outlive their run.
 - The one-shot harness (rlimits level, `main`): reads one JSON job on stdin, runs it here.
 
-The outcome goes to a pipe the parent passed, tagged with a per-run token, and only after
-the test code returned: a sample that exits early (sys.exit, os._exit, a signal) leaves no
-report and fails. A sample that deliberately digs the token out of its own memory could
-forge a report; the isolation does not depend on the report being honest.
+A job with an `entry_point` is a sample for the trusted checker: the child defines the
+sample's function and answers the checker's calls on CALL_FD with plain data
+(`_serve_calls`); the test never runs here, so nothing here can make it pass.
+
+Otherwise (the in-process fallback, and plain programs) the outcome goes to a pipe the parent
+passed, tagged with a per-run token, and only after the test code returned: a sample that
+exits early (sys.exit, os._exit, a signal) leaves no report and fails. A sample that digs
+the token out of its own memory can forge that report, which is why results of this
+protocol are marked `checker="in_process"`; the isolation does not depend on it.
 """
 
 from __future__ import annotations

@@ -144,7 +144,7 @@ def detect() -> str:
         reasons.append(reason if level == NAMESPACES else f"user namespaces: {reason}")
     _warn(f"sandbox: Linux namespaces unavailable ({'; '.join(reasons)}); running generated "
           "code with rlimits and a Python audit hook only, which a determined program can "
-          "bypass")
+          "bypass (no private filesystem view: host files are guarded by the hook alone)")
     return RLIMITS
 
 
