@@ -71,6 +71,18 @@ def test_a_sample_cannot_kill_or_stop_its_zygote(level: str, marker: str) -> Non
 
 
 @pytest.mark.parametrize("level", LEVELS)
+def test_a_sample_holds_no_descriptor_of_its_zygote(level: str, marker: str) -> None:
+    # Only stdin/stdout/stderr and the report pipe are open; the channel to the scorer is not.
+    before = _zygote_pid(level)
+    program = "import os\nprint(sorted(int(fd) for fd in os.listdir('/proc/self/fd')))\n"
+    result, _ = run_checked(program, level, marker)
+    assert result.passed, result
+    # 0-3, plus the one listdir itself opens (the lowest free number)
+    assert set(eval(result.output.strip())) == {0, 1, 2, 3, 4}, result.output
+    assert _zygote_pid(level) == before
+
+
+@pytest.mark.parametrize("level", LEVELS)
 def test_zygote_killed_mid_run_fails_that_sample_and_is_replaced(level: str, marker: str) -> None:
     before = _zygote_pid(level)
     killer = _when_sample_runs(marker, lambda: os.kill(before, signal.SIGKILL))
