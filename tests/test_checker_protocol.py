@@ -124,10 +124,17 @@ def test_a_problem_can_ask_for_the_in_process_checker() -> None:
     assert result.passed and result.checker == "in_process", result
 
 
-def test_arguments_that_cannot_cross_fall_back_to_in_process() -> None:
-    result = _run(_problem("def check(candidate):\n    assert candidate(len) == 3\n"),
-                  "    return x('abc')\n")
+@pytest.mark.parametrize("test", [
+    "def check(candidate):\n    assert candidate(len) == 3\n",
+    "def check(candidate):\n    try:\n        candidate(len)\n    except BaseException:\n"
+    "        pass\n",  # a test that hides the refusal still does not pass here
+])
+def test_arguments_that_cannot_cross_fall_back_to_in_process(test: str) -> None:
+    result = _run(_problem(test), "    return x('abc')\n")
     assert result.passed and result.checker == "in_process", result
+    result = _run(_problem("def check(candidate):\n    assert candidate(len) == 3\n"),
+                  "    return 4\n")
+    assert not result.passed and result.checker == "in_process", result
 
 
 def test_helpers_come_from_the_benchmark_not_the_sample() -> None:

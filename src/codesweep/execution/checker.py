@@ -57,8 +57,9 @@ class SampleEnded(BaseException):
     """
 
 
-class NotPlainArguments(Exception):
-    """The test called the candidate with something that cannot cross the sandbox."""
+class NotPlainArguments(BaseException):
+    """The test called the candidate with something that cannot cross the sandbox (a
+    BaseException, and remembered by the proxy: a test's `except` cannot hide it)."""
 
 
 @dataclass(frozen=True)
@@ -138,13 +139,15 @@ class Candidate:
         self.calls = 0
         self.ended: str = ""  # why the sample's side is gone, once it is
         self.raised: BaseException | None = None  # the last exception that came from it
+        self.unplain = ""  # why the test's arguments could not cross, once they could not
 
     def __call__(self, *args, **kwargs):
         self.calls += 1
         try:
             call = ["call", harness.encode(args), harness.encode(kwargs)]
         except (TypeError, ValueError, RecursionError) as exc:
-            raise NotPlainArguments(str(exc)) from None
+            self.unplain = str(exc)
+            raise NotPlainArguments(self.unplain) from None
         return self._answer(self._exchange(call))
 
     def wait_ready(self) -> None:
@@ -225,6 +228,8 @@ def run_check(problem: dict, channel: socket.socket, deadline: float) -> Verdict
     except Exception as exc:  # the test's assertion, or the candidate's answer, failed
         _raise_if_benchmark_broke(problem, candidate, exc)
         return Verdict("failed", f"{type(exc).__name__}: {exc}"[:300])
+    if candidate.unplain:  # the test swallowed it: this problem must run in process
+        raise NotPlainArguments(candidate.unplain)
     if candidate.ended:  # the test swallowed the end of the sample: still not a pass
         return Verdict("ended", candidate.ended)
     return Verdict("passed")
