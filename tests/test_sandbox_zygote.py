@@ -31,6 +31,8 @@ def _level(level: str):
 
 
 LEVELS = [_level(level) for level in isolation.ZYGOTE_LEVELS]  # the levels that use zygotes
+# An executed process: the interpreter is the one program the sandbox's minimal root holds.
+SLEEPER = "[sys.executable, '-I', '-S', '-c', 'import time; time.sleep(60)']"
 
 
 def _zygote_pid(level: str) -> int:
@@ -66,6 +68,18 @@ def test_a_sample_cannot_kill_or_stop_its_zygote(level: str, marker: str) -> Non
     result, _ = run_checked(program, level, marker)
     assert result.passed, result
     assert _zygote_pid(level) == before  # the same zygote served the next run
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_a_sample_holds_no_descriptor_of_its_zygote(level: str, marker: str) -> None:
+    # Only stdin/stdout/stderr and the report pipe are open; the channel to the scorer is not.
+    before = _zygote_pid(level)
+    program = "import os\nprint(sorted(int(fd) for fd in os.listdir('/proc/self/fd')))\n"
+    result, _ = run_checked(program, level, marker)
+    assert result.passed, result
+    # 0-3, plus the one listdir itself opens (the lowest free number)
+    assert set(eval(result.output.strip())) == {0, 1, 2, 3, 4}, result.output
+    assert _zygote_pid(level) == before
 
 
 @pytest.mark.parametrize("level", LEVELS)
@@ -120,10 +134,10 @@ def _dead(pid: int) -> bool:
 @pytest.mark.parametrize("level", LEVELS)
 def test_nothing_of_a_sample_reaches_the_next(level: str, marker: str) -> None:
     leave = (
-        "import ctypes, os, subprocess, time\n"
+        "import ctypes, os, subprocess, sys, time\n"
         "open('left.txt', 'w').write('x')\nopen('/tmp/left.txt', 'w').write('x')\n"
         "assert ctypes.CDLL(None).shmget(4242, 4096, 0o1666) >= 0  # IPC_CREAT\n"
-        "subprocess.Popen(['/bin/sleep', '60'], start_new_session=True)\n"
+        f"subprocess.Popen({SLEEPER}, start_new_session=True)\n"
         "if os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n        time.sleep(60)\n"
         "    os._exit(0)\n"
     )
@@ -144,7 +158,7 @@ def test_nothing_of_a_sample_reaches_the_next(level: str, marker: str) -> None:
 def test_every_process_of_a_sample_carries_its_marker(level: str, marker: str) -> None:
     # What makes the survivor checks meaningful: forked and executed processes alike are seen.
     program = (
-        "import os, subprocess, time\nsubprocess.Popen(['/bin/sleep', '60'])\n"
+        f"import os, subprocess, sys, time\nsubprocess.Popen({SLEEPER})\n"
         "os.fork()\ntime.sleep(60)\n"
     )
     seen: list[int] = []

@@ -4,21 +4,28 @@ Both are started as `python -I -S -B -c <this file's source> ...`: standard libr
 and nothing from codesweep, so that they start fast and never read the host's site-packages.
 
 - The zygote (namespaces level, `serve`): started once per worker slot by `unshare` inside
-  fresh namespaces. It makes the filesystem read-only once, warms the interpreter, then forks
+  fresh namespaces. It warms the interpreter, moves into a fresh read-only root that holds
+  only the interpreter, its standard library and libraries (`_enter_minimal_root`), then forks
   one child per job it receives on its channel socket. It stays root inside the namespaces,
   to mount each sample's scratch and to kill every process a sample leaves, and it is the
   namespace's PID 1: its children, which drop to an unprivileged uid, can neither signal it
   nor outlive their run.
 - The one-shot harness (rlimits level, `main`): reads one JSON job on stdin, runs it here.
 
-The outcome goes to a pipe the parent passed, tagged with a per-run token, and only after
-the test code returned: a sample that exits early (sys.exit, os._exit, a signal) leaves no
-report and fails. A sample that deliberately digs the token out of its own memory could
-forge a report; the isolation does not depend on the report being honest.
+A job with an `entry_point` is a sample for the trusted checker: the child defines the
+sample's function and answers the checker's calls on CALL_FD with plain data
+(`_serve_calls`); the test never runs here, so nothing here can make it pass.
+
+Otherwise (the in-process fallback, and plain programs) the outcome goes to a pipe the parent
+passed, tagged with a per-run token, and only after the test code returned: a sample that
+exits early (sys.exit, os._exit, a signal) leaves no report and fails. A sample that digs
+the token out of its own memory can forge that report, which is why results of this
+protocol are marked `checker="in_process"`; the isolation does not depend on it.
 """
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import json
 import os
@@ -29,7 +36,9 @@ import socket
 import struct
 import sys
 
-MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REMOUNT, MS_BIND, MS_REC = 1, 2, 4, 32, 4096, 16384
+MS_NOSUID, MS_NODEV, MS_BIND, MS_MOVE, MS_REC = 2, 4, 4096, 8192, 16384
+PIVOT_ROOT_SYSCALL = {"x86_64": 155, "aarch64": 41}
+NEW_ROOT = "/tmp"  # a fresh tmpfs mounted here (in the namespace only) becomes the root
 MNT_DETACH, CLONE_NEWIPC, PR_SET_NO_NEW_PRIVS = 2, 0x08000000, 38
 PR_CAPBSET_DROP, PR_SET_SECUREBITS, CAPABILITY_VERSION_3 = 24, 28, 0x20080522
 # NOROOT, NO_SETUID_FIXUP and KEEP_CAPS, each with its lock: root never regains capabilities.
@@ -39,6 +48,8 @@ NAMESPACE_SCRATCH = "/tmp/work"
 MARKER_VARIABLE = "CODESWEEP_SANDBOX_MARKER"
 MARKER_ROOM = 96  # bytes reserved in the zygote's environment for each child's marker
 REPORT_FD = 3  # where a zygote's child keeps its report pipe
+CALL_FD = 4  # and the socket the trusted checker sends its calls on
+MAX_FRAME = 16 * 1024 * 1024  # the largest call or answer either side accepts
 HEADER = struct.Struct("!I")
 # Imported once in the zygote so that children do not pay for them (HumanEval's usual ones).
 WARM_MODULES = ("typing", "math", "re", "collections", "itertools", "functools", "string",
@@ -56,6 +67,7 @@ PATH_EVENTS = frozenset({
     "os.chmod", "os.chown", "os.utime", "os.setxattr", "os.removexattr", "shutil.rmtree",
     "shutil.copyfile", "shutil.copytree", "shutil.move",
 })
+READ_EVENTS = frozenset({"open", "os.listdir", "os.scandir"})
 BLOCKED_IMPORTS = frozenset({"_posixsubprocess", "_ctypes"})
 WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 
@@ -106,12 +118,11 @@ def serve(channel_fd: int) -> None:
     config, _ = receive_message(channel)
     try:
         libc = _libc()
-        _make_all_read_only(libc)
-        for directory in config["hide"]:
-            _hide(libc, directory, [p for p in config["expose"] if p.startswith(directory + "/")])
-        os.chdir("/")
         for name in WARM_MODULES:
             __import__(name)
+        keep = _outermost([*config["keep"], *_mapped_directories()])
+        _enter_minimal_root(libc, keep, config["cover"], config["executable"])
+        _make_all_read_only(libc)
     except Exception as exc:  # the scorer reports it; the namespace dies with this process
         send_message(channel, {"error": f"{type(exc).__name__}: {exc}"})
         os._exit(3)
@@ -179,11 +190,11 @@ def _end_every_process(leader: int) -> int:
             code = os.waitstatus_to_exitcode(status)
 
 
-def _child(libc, job: dict, output_fd: int, report_fd: int) -> None:
+def _child(libc, job: dict, output_fd: int, report_fd: int, call_fd: int = -1) -> None:
     """The forked child: own session, descriptors and marker, limits, no privilege; no return."""
     try:
         os.setsid()  # own session and process group, away from the zygote's
-        report_fd = _take_descriptors(output_fd, report_fd)
+        report_fd = _take_descriptors(output_fd, report_fd, call_fd)
         _set_marker(libc, job["marker"])
         _call(libc.unshare(CLONE_NEWIPC), "unshare(IPC)")  # no SysV objects shared between runs
         os.chdir(NAMESPACE_SCRATCH)
@@ -200,19 +211,27 @@ def _child(libc, job: dict, output_fd: int, report_fd: int) -> None:
         _report(report_fd, job["token"], "error",
                 f"sandbox setup failed: {type(exc).__name__}: {exc}")
         os._exit(3)
+    if job.get("entry_point"):
+        _serve_calls(job["program"], job["entry_point"], socket.socket(fileno=CALL_FD))
+        _flush_output()
+        os._exit(0)
     status, reason = _run(job["program"])
     _flush_output()
     _report(REPORT_FD, job["token"], status, reason)
     os._exit(0)
 
 
-def _take_descriptors(output_fd: int, report_fd: int) -> int:
-    """stdin from /dev/null, stdout+stderr to the output file, the report pipe on REPORT_FD."""
+def _take_descriptors(output_fd: int, report_fd: int, call_fd: int) -> int:
+    """stdin from /dev/null, stdout+stderr to the output file, the report pipe on REPORT_FD,
+    the checker's call socket (if any) on CALL_FD."""
     os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
     os.dup2(output_fd, 1)
     os.dup2(output_fd, 2)
     os.dup2(report_fd, REPORT_FD, inheritable=False)
-    os.closerange(REPORT_FD + 1, os.sysconf("SC_OPEN_MAX"))  # the channel to the scorer too
+    if call_fd >= 0:
+        os.dup2(call_fd, CALL_FD, inheritable=False)
+    last_kept = CALL_FD if call_fd >= 0 else REPORT_FD
+    os.closerange(last_kept + 1, os.sysconf("SC_OPEN_MAX"))  # the channel to the scorer too
     return REPORT_FD
 
 
@@ -269,11 +288,17 @@ def run_one() -> None:
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)  # stdin closed for the sample: reads see end-of-file
     report_fd, token = job["report_fd"], job["token"]
+    # made before the guard, which refuses new sockets
+    channel = socket.socket(fileno=job["call_fd"]) if job.get("entry_point") else None
     try:
         _isolate(job)
     except Exception as exc:  # setup failure is the sandbox's error, not the sample's
         _report(report_fd, token, "error", f"sandbox setup failed: {type(exc).__name__}: {exc}")
         os._exit(3)
+    if job.get("entry_point"):
+        _serve_calls(job["program"], job["entry_point"], channel)
+        _flush_output()
+        os._exit(0)
     status, reason = _run(job["program"])
     _flush_output()
     _report(report_fd, token, status, reason)
@@ -283,12 +308,14 @@ def run_one() -> None:
 def _isolate(job: dict) -> None:
     """Own session, limits, then the audit-hook guard."""
     os.set_inheritable(job["report_fd"], False)
+    if job.get("call_fd") is not None:
+        os.set_inheritable(job["call_fd"], False)
     if os.getpid() != os.getsid(0):
         os.setsid()  # own session and process group: a group kill never reaches the parent
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # oversized writes raise instead of killing
     os.chdir(job["scratch"])
     _set_limits(job["limits"])
-    _install_guard(os.path.realpath(job["scratch"]))
+    _install_guard(os.path.realpath(job["scratch"]), job["readable"])
 
 
 def _set_limits(limits: dict) -> None:
@@ -348,33 +375,198 @@ def _make_all_read_only(libc) -> None:
     _call(result, "mount_setattr(/, read-only)")
 
 
-def _hide(libc, directory: str, keep: list[str]) -> None:
-    """Cover `directory` (a home) with an empty tmpfs, re-exposing `keep` (the interpreter)."""
-    handles = {path: os.open(path, os.O_PATH | os.O_DIRECTORY) for path in keep}
-    _mount(libc, "tmpfs", directory, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=755")
-    for path, handle in handles.items():
-        os.makedirs(path, 0o755, exist_ok=True)
-        _mount(libc, f"/proc/self/fd/{handle}", path, None, MS_BIND | MS_REC)
-        _mount(libc, None, path, None, MS_REMOUNT | MS_BIND | MS_RDONLY)
-        os.close(handle)
-    _mount(libc, None, directory, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
+def _enter_minimal_root(libc, keep: list[str], cover: list[str], executable: list[str]) -> None:
+    """Make a fresh tmpfs the root, holding read-only binds of `keep` only; `cover` emptied.
+
+    `keep` is what the interpreter needs (its standard library, the directories of the
+    libraries it has mapped); `executable` is [sys.executable, the binary it names]. The
+    host's homes, project checkouts, virtualenvs, /var/tmp and its Unix sockets are simply
+    not there.
+    """
+    _mount(libc, "tmpfs", NEW_ROOT, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=755")
+    for path in keep:
+        _bind(libc, path, NEW_ROOT + path)
+    _bind(libc, executable[1], NEW_ROOT + executable[0])
+    for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
+        if os.path.islink(top):  # merged /usr: the loader's paths go through these links
+            os.symlink(os.readlink(top), NEW_ROOT + top)
+    for path in cover:
+        if os.path.isdir(NEW_ROOT + path):
+            _mount(libc, "tmpfs", NEW_ROOT + path, "tmpfs", MS_NOSUID | MS_NODEV, "size=4k")
+    os.makedirs(NEW_ROOT + "/tmp", 0o755)
+    # The namespace's own /proc (`unshare --mount-proc`): a user namespace may not mount a
+    # fresh one once no full proc is visible, but may bind this one.
+    _bind(libc, "/proc", NEW_ROOT + "/proc")
+    _pivot_root(libc, NEW_ROOT)
+
+
+def _mapped_directories() -> list[str]:
+    """Directories of every file this interpreter has mapped: its binary and libraries (the
+    dynamic loader finds the rest of a later import's libraries beside them)."""
+    with open("/proc/self/maps") as maps:
+        paths = {line.split(None, 5)[5].strip() for line in maps if len(line.split(None, 5)) == 6}
+    return sorted({os.path.dirname(p) for p in paths if p.startswith("/") and os.path.exists(p)})
+
+
+def _outermost(paths: list[str]) -> list[str]:
+    """`paths` without those inside another one of them (binding the outer binds both)."""
+    kept: list[str] = []
+    for path in sorted(set(paths)):
+        if not any(path.startswith(outer.rstrip("/") + "/") for outer in kept):
+            kept.append(path)
+    return kept
+
+
+def _bind(libc, source: str, target: str) -> None:
+    """Bind `source` (a directory or a file, e.g. /dev/null) at `target`."""
+    if os.path.isdir(source):
+        os.makedirs(target, 0o755, exist_ok=True)
+    elif os.path.exists(source):
+        os.makedirs(os.path.dirname(target), 0o755, exist_ok=True)
+        os.close(os.open(target, os.O_CREAT | os.O_WRONLY, 0o644))
+    else:
+        return
+    _mount(libc, source, target, None, MS_BIND | MS_REC)
+
+
+def _pivot_root(libc, new_root: str) -> None:
+    """Make `new_root` the root and detach the old one, so no path leads back to the host."""
+    import ctypes
+
+    os.chdir(new_root)
+    number = PIVOT_ROOT_SYSCALL.get(os.uname().machine)
+    if number is not None:  # pivot_root(".", "."): the old root ends up on top, detached below
+        _call(libc.syscall(ctypes.c_long(number), b".", b"."), "pivot_root")
+        _call(libc.umount2(b".", MNT_DETACH), "umount2(old root)")
+    else:  # without pivot_root: move and chroot (samples hold no capability to break out)
+        _mount(libc, ".", "/", None, MS_MOVE)
+        os.chroot(".")
+    os.chdir("/")
+
+
+# --- the sample's side of the trusted checker: run the calls it sends, answer plain data ---
+
+
+def _serve_calls(program: str, entry_point: str, channel: socket.socket) -> None:
+    """Define the sample's function, then answer each call the checker sends until it hangs up.
+
+    Only plain data crosses back (see `encode`); the verdict is the checker's alone.
+    """
+    namespace: dict = {}
+    try:
+        exec(compile(program, "<sample>", "exec"), namespace)
+        candidate = namespace[entry_point]
+    except BaseException as exc:  # the sample's module failed: it defines no candidate
+        send_frame(channel, ["error", f"{type(exc).__name__}: {exc}"[:300]])
+        return
+    send_frame(channel, ["ready"])
+    while (call := receive_frame(channel)) is not None:
+        send_frame(channel, _answer(candidate, call))
+
+
+def _answer(candidate, call: list) -> list:
+    try:
+        value = candidate(*decode(call[1]), **decode(call[2]))
+    except Exception as exc:  # by the name of its nearest builtin class: all that crosses
+        builtin = next(k for k in type(exc).__mro__ if getattr(builtins, k.__name__, 0) is k)
+        return ["raised", builtin.__name__, str(exc)[:300]]
+    except BaseException as exc:  # SystemExit and the like: the run is over
+        return ["ended", f"{type(exc).__name__} {exc}"[:300]]
+    try:
+        return ["ok", encode(value)]
+    except (TypeError, ValueError, RecursionError) as exc:
+        return ["refused", str(exc)[:300]]
+
+
+def send_frame(channel: socket.socket, frame: list) -> None:
+    """One JSON message with its length in front."""
+    body = json.dumps(frame).encode()
+    if len(body) > MAX_FRAME:
+        body = json.dumps(["refused", f"answer of {len(body)} bytes is too large"]).encode()
+    channel.sendall(HEADER.pack(len(body)) + body)
+
+
+def receive_frame(channel: socket.socket) -> list | None:
+    """The next message; None when the other side hung up."""
+    header = channel.recv(HEADER.size)
+    if not header:
+        return None
+    header += _receive_exactly(channel, HEADER.size - len(header))
+    size = HEADER.unpack(header)[0]
+    if size > MAX_FRAME:
+        raise ValueError(f"message of {size} bytes is too large")
+    return json.loads(_receive_exactly(channel, size))
+
+
+PLAIN_SCALARS = (str, int, float, bool, type(None))
+PLAIN_CONTAINERS = {"list": list, "tuple": tuple, "set": set, "frozenset": frozenset}
+
+
+def encode(value):
+    """`value` as JSON-ready data; only exact builtin types (no subclasses), nested.
+
+    Scalars stay as they are; a container becomes [its type name, *items]; dicts become
+    ["dict", [key, value], ...] and bytes ["bytes", hex].
+    """
+    kind = type(value)
+    if kind in PLAIN_SCALARS:
+        return value
+    if kind is bytes:
+        return ["bytes", value.hex()]
+    if kind is dict:
+        return ["dict", *([encode(k), encode(v)] for k, v in value.items())]
+    if kind.__name__ in PLAIN_CONTAINERS and PLAIN_CONTAINERS[kind.__name__] is kind:
+        return [kind.__name__, *(encode(item) for item in value)]
+    raise TypeError(f"a {kind.__name__} cannot cross the sandbox (plain data only)")
+
+
+def decode(data):
+    """The value `encode` made; refuses (ValueError) anything it could not have made."""
+    kind = type(data)
+    if kind in PLAIN_SCALARS:
+        return data
+    if kind is not list or not data or type(data[0]) is not str:
+        raise ValueError(f"not plain data: a JSON {kind.__name__}")
+    tag, items = data[0], data[1:]
+    if tag == "bytes" and len(items) == 1 and type(items[0]) is str:
+        return bytes.fromhex(items[0])
+    if tag == "dict":
+        if not all(type(pair) is list and len(pair) == 2 for pair in items):
+            raise ValueError("not plain data: a malformed dict")
+        try:
+            return {decode(k): decode(v) for k, v in items}
+        except TypeError as exc:  # an unhashable key
+            raise ValueError(f"not plain data: {exc}") from exc
+    if tag not in PLAIN_CONTAINERS:
+        raise ValueError(f"not plain data: unknown tag {tag!r}")
+    try:
+        return PLAIN_CONTAINERS[tag](decode(item) for item in items)
+    except TypeError as exc:  # an unhashable set member
+        raise ValueError(f"not plain data: {exc}") from exc
 
 
 # --- rlimits mode: a Python audit hook, because the kernel cannot enforce the rest ---
 
 
-def _install_guard(scratch: str) -> None:
-    def inside(path: object) -> bool:
+def _install_guard(scratch: str, readable: list[str]) -> None:
+    def under(path: object, roots: list[str]) -> bool:
+        if path is None:  # os.listdir(): the working directory
+            path = "."
         if isinstance(path, int):
             return True  # an already-open descriptor
         real = os.path.realpath(os.fsdecode(path))
-        return real == scratch or real.startswith(scratch + "/") or real == os.devnull
+        return real == os.devnull or any(real == r or real.startswith(r + "/") for r in roots)
+
+    def inside(path: object) -> bool:
+        return under(path, [scratch])
 
     def guard(event: str, args: tuple) -> None:
         if event in BLOCKED_EVENTS or (event == "import" and args[0] in BLOCKED_IMPORTS):
             raise PermissionError(f"sandbox: {event} is not allowed")
         if event == "open" and _writes(args) and not inside(args[0]):
             raise PermissionError(f"sandbox: writing {args[0]!r} outside the scratch directory")
+        if event in READ_EVENTS and not under(args[0], [scratch, *readable]):
+            raise PermissionError(f"sandbox: reading {args[0]!r} outside the standard library")
         if event in PATH_EVENTS:
             for arg in args:
                 if isinstance(arg, (str, bytes, os.PathLike)) and not inside(arg):

@@ -1,20 +1,24 @@
 """Which isolation this machine allows, chosen once per process, with a warning when weak.
 
 namespaces  (root + util-linux `unshare` + Linux >= 5.12): new network, mount, PID, IPC and
-            UTS namespaces; a read-only root filesystem; /root and /home hidden; a private
-            size-capped tmpfs as scratch; the sample runs under a dedicated unprivileged uid,
-            so rlimits (process count included) bind and no capability is left to undo this;
-            every process of the sample dies with its run.
+            UTS namespaces; a fresh read-only root holding only the interpreter, its standard
+            library, the libraries it loads and a few devices (no /home, /root, /srv, /opt,
+            /var/tmp, project checkout, virtualenv or host Unix socket; abstract sockets are
+            per network namespace); a private size-capped tmpfs as scratch; the sample runs
+            under a dedicated unprivileged uid, so rlimits (process count included) bind
+            and no capability is left to undo this; every process of the sample dies with
+            its run.
 userns      (no root, but unprivileged user namespaces + `unshare`): the same namespaces,
             read-only root, hidden homes and private scratch, entered through a user
-            namespace; the sample runs as the invoking user (root inside the namespace) with
-            every capability dropped and no way to regain one (empty bounding set, no new
-            privileges). Weaker than namespaces because the sample keeps the user's own uid
-            (it can read what that user can read outside the hidden homes), so it warns.
+            namespace, with the same minimal root; the sample runs as the invoking user (root
+            inside the namespace) with every capability dropped and no way to regain one
+            (empty bounding set, no new privileges). Weaker than namespaces because the
+            sample keeps the user's own uid, so it warns.
 rlimits     (anything else): rlimits, an own session, a scrubbed environment, a temporary
             working directory, and a Python audit hook that refuses process creation,
-            signals, sockets, ctypes and writes outside the working directory. An audit hook
-            is not a security boundary, so choosing this level warns.
+            signals, sockets, ctypes, writes outside the working directory and reads outside
+            it and the standard library. An audit hook is not a security boundary, so
+            choosing this level warns.
 
 namespaces and userns run samples in long-lived per-slot zygotes (`codesweep.execution.zygote`).
 """
@@ -24,6 +28,7 @@ from __future__ import annotations
 import functools
 import os
 import shutil
+import struct
 import sys
 import warnings
 
@@ -52,14 +57,53 @@ def command_prefix(level: str) -> list[str]:
     return []
 
 
-def hidden_directories() -> list[str]:
-    """Home directories to cover inside the sandbox (they hold the host's secrets)."""
-    return [d for d in ("/root", "/home") if os.path.isdir(d)]
+DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
+PT_INTERP = 3
+LOADER_CACHE = "/etc/ld.so.cache"  # where the dynamic loader looks libraries up
+
+
+def standard_library() -> str:
+    """The interpreter's own standard library directory (not a virtualenv's)."""
+    return os.path.realpath(os.path.dirname(os.__file__))
+
+
+def root_view() -> dict[str, list[str]]:
+    """What the sample's fresh root holds (`keep`, read-only) and which of it is emptied
+    (`cover`: installed packages are not the standard library). The zygote adds the
+    directories of the libraries the interpreter has mapped."""
+    stdlib = standard_library()
+    loader = _elf_interpreter(os.path.realpath(sys.executable))
+    return {"keep": [stdlib, *DEVICES, LOADER_CACHE,
+                     *([os.path.realpath(os.path.dirname(loader))] if loader else [])],
+            # the interpreter's binary at the path the sample knows it by (sys.executable)
+            "executable": [sys.executable, os.path.realpath(sys.executable)],
+            "cover": [os.path.join(stdlib, "site-packages"), os.path.join(stdlib, "dist-packages")]}
 
 
 def interpreter_directories() -> list[str]:
     """Directories the child's interpreter reads its standard library from."""
     return sorted({os.path.realpath(p) for p in (sys.base_prefix, sys.prefix, sys.exec_prefix)})
+
+
+def _elf_interpreter(binary: str) -> str | None:
+    """The dynamic loader a 64-bit little-endian ELF binary names (PT_INTERP), if any: what
+    a sample needs to start the interpreter again (e.g. /lib64/ld-linux-x86-64.so.2)."""
+    try:
+        with open(binary, "rb") as elf:
+            head = elf.read(1 << 16)
+    except OSError:
+        return None
+    if head[:5] != b"\x7fELF\x02" or head[5] != 1:
+        return None
+    offset, = struct.unpack_from("<Q", head, 0x20)
+    size, count = struct.unpack_from("<HH", head, 0x36)
+    for entry in range(offset, offset + size * count, size):
+        kind, = struct.unpack_from("<I", head, entry)
+        if kind == PT_INTERP:
+            start, = struct.unpack_from("<Q", head, entry + 8)
+            length, = struct.unpack_from("<Q", head, entry + 32)
+            return head[start:start + length].rstrip(b"\0").decode()
+    return None
 
 
 def _namespaces_unavailable() -> str | None:
@@ -100,7 +144,7 @@ def detect() -> str:
         reasons.append(reason if level == NAMESPACES else f"user namespaces: {reason}")
     _warn(f"sandbox: Linux namespaces unavailable ({'; '.join(reasons)}); running generated "
           "code with rlimits and a Python audit hook only, which a determined program can "
-          "bypass")
+          "bypass (no private filesystem view: host files are guarded by the hook alone)")
     return RLIMITS
 
 

