@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from test_tasks_builders import fixture_files
 
-from codesweep.tasks.lexer import code_tokens, count_code_tokens
+from codesweep.languages import code_tokens, count_code_tokens
 from codesweep.tasks.registry import get_builder
 
 

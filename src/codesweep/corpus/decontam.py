@@ -17,9 +17,9 @@ from pathlib import Path
 import pandas as pd
 
 from codesweep.config.pipeline import DecontamConfig, ReferenceConfig
-from codesweep.corpus.dedup import TOKEN
 from codesweep.corpus.schema import KEPT
 from codesweep.errors import CodesweepError
+from codesweep.languages import code_words
 
 
 @dataclass
@@ -50,7 +50,7 @@ class BenchmarkIndex:
 
 def ngrams(text: str, size: int) -> set[str]:
     """Distinct token n-grams of a text (the whole token run when shorter than `size`)."""
-    tokens = TOKEN.findall(text)
+    tokens = code_words(text)
     if len(tokens) < size:
         return {" ".join(tokens)} if tokens else set()
     return {" ".join(tokens[i:i + size]) for i in range(len(tokens) - size + 1)}

@@ -10,15 +10,14 @@ and only the verified pairs (few) reach the driver, which joins them into cluste
 from __future__ import annotations
 
 import hashlib
-import re
 from functools import lru_cache
 
 import numpy as np
 import pandas as pd
 
 from codesweep.corpus.schema import KEPT, uid
+from codesweep.languages import code_words
 
-TOKEN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|\d+|\S")
 MINHASH_SEED = 1
 # datasketch 2.x's default scheme, named so signatures stay comparable across versions.
 MINHASH_SCHEME = "affine32"
@@ -54,7 +53,7 @@ def lsh_params(threshold: float, num_perm: int) -> tuple[int, int]:
 
 def shingles(text: str, size: int) -> list[bytes]:
     """Distinct `size`-token shingles of the code (identifiers, numbers, single symbols)."""
-    tokens = TOKEN.findall(text)
+    tokens = code_words(text)
     if len(tokens) < size:
         return [" ".join(tokens).encode()] if tokens else []
     grams = {" ".join(tokens[i:i + size]) for i in range(len(tokens) - size + 1)}

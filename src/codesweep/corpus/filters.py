@@ -10,12 +10,12 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable
-from functools import lru_cache
 
 import pandas as pd
 
 from codesweep.config.pipeline import FiltersConfig
 from codesweep.corpus.schema import KEPT, WORK_COLUMNS
+from codesweep.languages import has_grammar, parser
 
 Drop = tuple[str, str]
 LICENSE_WORDS = re.compile(r"licen[cs]e|copyright|spdx-license-identifier|all rights reserved",
@@ -176,30 +176,12 @@ def check_too_short(text: str, cfg: FiltersConfig) -> Drop | None:
     return None
 
 
-TREE_SITTER_MODULES = {"python": "tree_sitter_python", "java": "tree_sitter_java",
-                       "kotlin": "tree_sitter_kotlin"}
-
-
-@lru_cache(maxsize=8)
-def _parser(language: str):
-    """A tree-sitter parser for a language (one per process), or None when unsupported."""
-    import importlib
-
-    import tree_sitter
-
-    module_name = TREE_SITTER_MODULES.get(language)
-    if module_name is None:
-        return None
-    grammar = importlib.import_module(module_name)
-    return tree_sitter.Parser(tree_sitter.Language(grammar.language()))
-
-
 def check_parses(text: str, language: str, cfg: FiltersConfig) -> Drop | None:
     """Optional: drop files tree-sitter cannot parse cleanly (languages without a grammar pass)."""
     if not cfg.parse_check:
         return None
-    parser = _parser(language)
-    if parser is None or not parser.parse(text.encode("utf-8")).root_node.has_error:
+    if not has_grammar(language) or not parser(language).parse(
+            text.encode("utf-8")).root_node.has_error:
         return None
     return "parse_error", f"tree-sitter found syntax errors ({language})"
 

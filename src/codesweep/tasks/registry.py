@@ -11,7 +11,7 @@ frame. Column `drop_reason` is "" for a kept example and a short reason for a dr
 (`no_functions`, `unsupported_language`, `abstract`, `empty_body`, `too_short`,
 `super_only`, `label_leak`, ...: one row per dropped file or function, with id, split, repo,
 path and empty prompt/completion). Columns `n_prompt_tokens` / `n_completion_tokens` hold
-code-token lengths (`tasks.lexer`). The pipeline therefore
+code-token lengths (`codesweep.languages`). The pipeline therefore
   1. counts per split and reason from `tasks.manifest.count_projection(frame)` (text-free,
      cheap to collect from every batch) and `tasks.manifest.summarize(all_projections)`;
   2. writes only `frame[frame.drop_reason == ""]` as the task's examples.

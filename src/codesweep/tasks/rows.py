@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from codesweep.tasks.lexer import count_code_tokens
+from codesweep.languages import count_code_tokens
 
 KEPT = ""  # drop_reason of a kept row
 BASE_COLUMNS = ["id", "split", "repo", "path", "language", "prompt", "completion", "drop_reason",
