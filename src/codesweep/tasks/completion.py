@@ -7,8 +7,9 @@ line (what a completion model must type).
 
 mode `tokens`: the file is split into code tokens (`languages.code_tokens`); windows of
 `window_tokens` advance by `stride_tokens`; in each window the first `prompt_tokens` tokens
-are the prompt and the next (up to) `target_tokens` the completion. Whitespace rides on the token after it,
-so the completion of a window that ends a line starts with the newline and indentation.
+are the prompt and the next (up to) `target_tokens` the completion. Whitespace rides on the
+token after it, so the completion of a window that ends a line starts with the newline and
+indentation.
 """
 
 from __future__ import annotations
