@@ -53,7 +53,7 @@ class Registry(Generic[T]):
 
     def unknown(self, name: str) -> str:
         """The one-line message for a name that is not registered."""
-        return (f"unknown {self.kind} {name!r}{did_you_mean(name, self._entries)}; "
+        return (f'unknown {self.kind} "{name}"{did_you_mean(name, self._entries)}; '
                 f"available: {', '.join(self.names())}")
 
     def names(self) -> list[str]:

