@@ -1,8 +1,8 @@
-"""A straightforward single-process implementation of the same prepare steps.
+"""A straightforward single-process implementation of the same prepare steps: a test oracle.
 
 It exists to check the Ray pipeline (tests compare their outputs file for file) and as the
-baseline of `bench/prepare_throughput.py`. It shares the per-file functions with the Ray
-pipeline but uses datasketch's in-memory MinHashLSH index for near dedup, and it holds
+baseline of `bench/prepare_throughput.py`, so it lives with the tests, not in the package.
+It shares the per-file functions with the Ray pipeline but uses datasketch's in-memory MinHashLSH index for near dedup, and it holds
 everything in memory, which is exactly what the Ray version avoids.
 """
 
