@@ -2,8 +2,9 @@
 
 It exists to check the Ray pipeline (tests compare their outputs file for file) and as the
 baseline of `bench/prepare_throughput.py`, so it lives with the tests, not in the package.
-It shares the per-file functions with the Ray pipeline but uses datasketch's in-memory MinHashLSH index for near dedup, and it holds
-everything in memory, which is exactly what the Ray version avoids.
+It shares the per-file functions with the Ray pipeline but uses datasketch's in-memory
+MinHashLSH index for near dedup, and it holds everything in memory, which is exactly what the
+Ray version avoids.
 """
 
 from __future__ import annotations
