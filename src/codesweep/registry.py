@@ -56,6 +56,12 @@ class Registry(Generic[T]):
         return (f'unknown {self.kind} "{name}"{did_you_mean(name, self._entries)}; '
                 f"available: {', '.join(self.names())}")
 
+    def copy(self) -> Registry[T]:
+        """A registry with the same entries, to extend without touching this one (tests)."""
+        duplicate: Registry[T] = Registry(self.kind)
+        duplicate._entries = dict(self._entries)
+        return duplicate
+
     def names(self) -> list[str]:
         """Registered names, sorted."""
         return sorted(self._entries)
