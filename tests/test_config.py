@@ -139,3 +139,19 @@ def test_override_into_list_items() -> None:
     assert apply_overrides(data, ["sources.0=x"])["sources"][0] == "x"
     with pytest.raises(CodesweepError, match=r"'2' is not an index of a list of 2 items"):
         apply_overrides(data, ["sources.2.path=c"])
+
+
+@pytest.mark.parametrize("section", ["tuning", "pipeline", "eval_task"])
+def test_names_that_become_directories_share_one_rule(section: str) -> None:
+    from codesweep.config.loader import validate
+    from codesweep.config.pipeline import PipelineConfig
+    from codesweep.config.schema import EvalTask
+
+    model, data = {
+        "tuning": (TuningRecipe, {"pipeline": "p.yaml"}),
+        "pipeline": (PipelineConfig, {"sources": [{"path": "."}]}),
+        "eval_task": (EvalTask, {"dataset": "fim"}),
+    }[section]
+    with pytest.raises(CodesweepError, match=r"r\.yaml: name: .*use letters, digits"):
+        validate(model, {**data, "name": "../escape"}, "r.yaml")
+    assert validate(model, {**data, "name": "ok_1.2-x"}, "r.yaml").name == "ok_1.2-x"

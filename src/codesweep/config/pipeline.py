@@ -6,11 +6,11 @@ Each field's description states its default; `pipelines/quickstart.yaml` shows t
 
 from __future__ import annotations
 
-import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from codesweep.config.base import SafeName, Section
 from codesweep.languages import DEFAULT_EXTENSIONS
 
 SPLITS = ("train", "validation", "test")
@@ -22,13 +22,7 @@ DEFAULT_GENERATED_MARKERS = [
 ]
 
 
-class Strict(BaseModel):
-    """Base of every recipe section: unknown keys are errors, never silently ignored."""
-
-    model_config = ConfigDict(extra="forbid")
-
-
-class SourceConfig(Strict):
+class SourceConfig(Section):
     """One corpus source: a local directory (or `stdlib`), or a git URL at a pinned revision."""
 
     name: str | None = Field(
@@ -59,7 +53,7 @@ class SourceConfig(Strict):
         return self
 
 
-class FiltersConfig(Strict):
+class FiltersConfig(Section):
     """Keep-or-drop rules applied to every file; thresholds follow the Codex/BigCode criteria."""
 
     max_file_bytes: int = Field(1_000_000, ge=1, description="drop larger files unread (1 MB)")
@@ -89,7 +83,7 @@ class FiltersConfig(Strict):
         False, description="drop files that tree-sitter cannot parse without errors (false)")
 
 
-class DedupConfig(Strict):
+class DedupConfig(Section):
     """Exact dedup on whitespace-normalised content, near dedup with MinHash LSH."""
 
     exact: bool = Field(
@@ -104,7 +98,7 @@ class DedupConfig(Strict):
         None, ge=1, description="hash-shuffle partitions of the dedup group-bys; default: 2 x CPUs")
 
 
-class ReferenceConfig(Strict):
+class ReferenceConfig(Section):
     """A benchmark to decontaminate against: JSONL (fields below) or any text file (whole file)."""
 
     path: str = Field(description="file relative to the recipe; .jsonl / .jsonl.gz or plain text")
@@ -114,7 +108,7 @@ class ReferenceConfig(Strict):
         description="JSONL fields holding benchmark text (prompt, canonical_solution)")
 
 
-class DecontamConfig(Strict):
+class DecontamConfig(Section):
     """Drop files that contain benchmark material."""
 
     enabled: bool = Field(True, description="run decontamination (true)")
@@ -129,7 +123,7 @@ class DecontamConfig(Strict):
         50, ge=1, description="shorter normalised items skip the substring check (50)")
 
 
-class SplitConfig(Strict):
+class SplitConfig(Section):
     """Deterministic, seeded assignment of files (or whole repositories) to splits."""
 
     by: Literal["file", "repo"] = Field("file", description="unit of assignment (file)")
@@ -145,7 +139,7 @@ class SplitConfig(Strict):
         return self
 
 
-class TaskConfig(Strict):
+class TaskConfig(Section):
     """One task dataset built from the prepared files by a registered builder."""
 
     builder: str = Field(description="name in codesweep.tasks.registry, e.g. completion")
@@ -160,7 +154,7 @@ class TaskConfig(Strict):
         return self.name or self.builder
 
 
-class ExecutionConfig(Strict):
+class ExecutionConfig(Section):
     """How the work spreads over Ray; defaults suit a laptop and scale on a cluster."""
 
     files_per_batch: int = Field(64, ge=1, description="files per Ray Data batch (64)")
@@ -168,10 +162,10 @@ class ExecutionConfig(Strict):
         2000, ge=1, description="rows per output Parquet file at least, so outputs are few (2000)")
 
 
-class PipelineConfig(Strict):
+class PipelineConfig(Section):
     """A data recipe: where the code comes from and how it becomes task datasets."""
 
-    name: str = Field(description="dataset name, part of the output directory name")
+    name: SafeName = Field(description="dataset name, part of the output directory name")
     seed: int = Field(0, description="seed of split assignment and task builders (0)")
     sources: list[SourceConfig] = Field(min_length=1, description="one or more corpus sources")
     languages: dict[str, str] = Field(
@@ -186,13 +180,6 @@ class PipelineConfig(Strict):
         default_factory=list, description="task datasets to build (none)")
     execution: ExecutionConfig = Field(
         default_factory=ExecutionConfig, description="see ExecutionConfig")
-
-    @field_validator("name")
-    @classmethod
-    def _safe_name(cls, value: str) -> str:
-        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", value):
-            raise ValueError("use letters, digits, '.', '_' or '-' (it names a directory)")
-        return value
 
     @field_validator("languages")
     @classmethod

@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from codesweep.config.base import SafeName, Section
 from codesweep.errors import CodesweepError, did_you_mean
 from codesweep.registry import Registry
 
@@ -20,12 +21,6 @@ BENCHMARKS: Registry[Any] = Registry("benchmark")
 BENCHMARKS.add("humaneval", "codesweep.evaluation.benchmarks:whole_problem_tasks")
 BENCHMARKS.add("humaneval_single_line", "codesweep.evaluation.benchmarks:single_line_tasks")
 BENCHMARKS.add("humaneval_multi_line", "codesweep.evaluation.benchmarks:multi_line_tasks")
-
-
-class Section(BaseModel):
-    """Base of every recipe section: unknown keys are errors."""
-
-    model_config = ConfigDict(extra="forbid")
 
 
 class TinyModelConfig(Section):
@@ -195,7 +190,7 @@ class TrackingConfig(Section):
 class TuningRecipe(Section):
     """A whole experiment: which data, which model, what to sweep, how to evaluate."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    name: SafeName
     pipeline: str = Field(description="pipeline recipe, relative to this file")
     eval: str | None = Field(None, description="evaluation suite, relative to this file")
     run_dir: str | None = Field(None, description="default: runs/<name>")
@@ -286,7 +281,7 @@ class EvalTask(Section):
     report pass@k for every k in `k`, plus any text `metrics` against the canonical solution.
     """
 
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    name: SafeName
     dataset: str | None = Field(None, description="prepared task name (tasks/<dataset>/)")
     benchmark: str | None = Field(None, description="a registered benchmark, e.g. humaneval")
     benchmark_params: dict[str, Any] = Field({}, description="e.g. {limit: 20, ir: {variant: B}}")
@@ -328,14 +323,6 @@ class EvalSuite(Section):
     primary_metric: str = Field("edit_sim", description="ranks the leaderboard")
 
 
-def dotted_get(data: dict[str, Any], key: str) -> Any:
-    """Read `a.b.c` from nested mappings."""
-    node: Any = data
-    for part in key.split("."):
-        node = node[part]
-    return node
-
-
 def dotted_set(data: dict[str, Any], key: str, value: Any) -> None:
     """Write `a.b.c` into nested mappings (in place)."""
     parts = key.split(".")
@@ -344,8 +331,3 @@ def dotted_set(data: dict[str, Any], key: str, value: Any) -> None:
         node = node.setdefault(part, {})
     node[parts[-1]] = value
 
-
-def require(condition: bool, message: str) -> None:
-    """Raise a user-facing error unless `condition` holds."""
-    if not condition:
-        raise CodesweepError(message)
