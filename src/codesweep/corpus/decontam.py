@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from codesweep.config.pipeline import DecontamConfig, ReferenceConfig
-from codesweep.corpus.schema import KEPT
+from codesweep.corpus.schema import KEPT, mark_dropped
 from codesweep.errors import CodesweepError
 from codesweep.languages import code_words
 
@@ -139,13 +139,10 @@ def contamination(text: str, bench: BenchmarkIndex, cfg: DecontamConfig) -> str 
 def mark_contaminated(batch: pd.DataFrame, bench: BenchmarkIndex,
                       cfg: DecontamConfig) -> pd.DataFrame:
     """The Ray Data decontamination step: mark kept rows that contain benchmark items."""
-    batch = batch.copy()
-    for index, text in enumerate(batch["text"]):
-        if batch["drop_reason"].iat[index] != KEPT:
-            continue
-        found = contamination(text, bench, cfg)
-        if found:
-            batch.iloc[index, batch.columns.get_indexer(
-                ["drop_reason", "drop_stage", "drop_detail", "text"])] = [
-                "contaminated", "decontam", found, ""]
+    batch = batch.reset_index(drop=True)
+    found = pd.Series([contamination(text, bench, cfg) if reason == KEPT else None
+                       for text, reason in zip(batch["text"], batch["drop_reason"], strict=True)],
+                      dtype=object)
+    hit = found.notna()
+    mark_dropped(batch, hit, "decontam", "contaminated", found[hit])
     return batch

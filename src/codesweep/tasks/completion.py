@@ -21,8 +21,9 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from codesweep.config.loader import validate
+from codesweep.drops import KEPT
 from codesweep.languages import code_tokens
-from codesweep.tasks.rows import KEPT, dropped, example, to_frame
+from codesweep.tasks.rows import dropped, example, to_frame
 
 
 class CompletionParams(BaseModel):

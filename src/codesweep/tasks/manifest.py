@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from codesweep.tasks.rows import KEPT
+from codesweep.drops import KEPT
 
 PROJECTION_COLUMNS = ["split", "drop_reason", "n_prompt_tokens", "n_completion_tokens"]
 
