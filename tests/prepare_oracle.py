@@ -129,7 +129,7 @@ def write_outputs(rows: list[dict], listing_drops: list[dict], config: PipelineC
 
 def write_task(files: pd.DataFrame, task, split: str, seed: int, out_dir: Path) -> None:
     """Run a builder over a whole split at once and write its kept examples."""
-    from codesweep.corpus.steps import kept_examples, run_task_builder, task_table
+    from codesweep.corpus.blocks import kept_examples, run_task_builder, task_table
 
     examples = kept_examples(run_task_builder(files.reset_index(drop=True), task.builder,
                                               task.params, seed))
