@@ -20,8 +20,9 @@ import pyarrow.parquet as pq
 
 from codesweep.config.pipeline import SPLITS, PipelineConfig
 from codesweep.corpus import decontam, dedup, filters, splits
-from codesweep.corpus.schema import EXCLUSIONS_SCHEMA, FILE_COLUMNS, FILES_SCHEMA, KEPT, uid
+from codesweep.corpus.schema import EXCLUSIONS_SCHEMA, FILE_COLUMNS, FILES_SCHEMA, uid
 from codesweep.corpus.sources import resolve_sources
+from codesweep.drops import KEPT
 
 
 def prepare_simple(config: PipelineConfig, *, recipe_dir: Path, cache_root: Path,

@@ -17,7 +17,8 @@ from pathlib import Path
 import pandas as pd
 
 from codesweep.config.pipeline import DecontamConfig, ReferenceConfig
-from codesweep.corpus.schema import KEPT, mark_dropped
+from codesweep.corpus.schema import mark_dropped
+from codesweep.drops import KEPT
 from codesweep.errors import CodesweepError
 from codesweep.languages import code_words
 

@@ -15,7 +15,8 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
-from codesweep.corpus.schema import KEPT, mark_dropped, uid
+from codesweep.corpus.schema import mark_dropped, uid
+from codesweep.drops import KEPT
 from codesweep.languages import code_words
 
 MINHASH_SEED = 1

@@ -15,7 +15,8 @@ from collections.abc import Callable
 import pandas as pd
 
 from codesweep.config.pipeline import FiltersConfig
-from codesweep.corpus.schema import KEPT, WORK_COLUMNS, drop_fields
+from codesweep.corpus.schema import WORK_COLUMNS, drop_fields
+from codesweep.drops import KEPT
 from codesweep.languages import has_grammar, parser
 from codesweep.registry import Registry
 

@@ -1,4 +1,5 @@
-"""Column names and Arrow schemas of the prepared files and the exclusions table."""
+"""Column names and Arrow schemas of the prepared files and the exclusions table, and the one
+way to mark a working row dropped."""
 
 from __future__ import annotations
 
@@ -6,8 +7,6 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
-
-from codesweep.drops import KEPT
 
 # One row per kept file in files/<split>/. `sha` is the sha256 of `text` (after transforms);
 # `dup_count` is how many listed files this row stands for (itself plus exact/near duplicates).
@@ -60,6 +59,3 @@ def mark_dropped(batch: pd.DataFrame, rows: Any, stage: str, reason: str, detail
     batch.loc[rows, list(fields)] = list(fields.values())
     batch.loc[rows, "drop_detail"] = detail
 
-
-__all__ = ["EXCLUSIONS_SCHEMA", "FILES_SCHEMA", "FILE_COLUMNS", "KEPT", "WORK_COLUMNS",
-           "drop_fields", "mark_dropped", "uid"]
