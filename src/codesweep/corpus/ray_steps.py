@@ -30,7 +30,8 @@ from codesweep.corpus.steps import PrepareState
 from codesweep.drops import dropped_rows, kept_rows
 from codesweep.errors import CodesweepError
 
-STAGE_ORDER = ["source", "filter", "exact_dedup", "near_dedup", "decontam"]
+# Where a file can be dropped (the `drop_stage` column), in pipeline order.
+DROP_STAGES = ["source", "filter", "exact_dedup", "near_dedup", "decontam"]
 
 
 @contextmanager
@@ -233,14 +234,14 @@ def no_files_message(sources: list[ResolvedSource]) -> str:
 
 def stage_counts(ledger: pd.DataFrame, listing_drops: list[dict]) -> dict[str, Any]:
     """Per stage in pipeline order: files in, dropped per reason, files out."""
-    dropped = {stage: Counter() for stage in STAGE_ORDER}
+    dropped = {stage: Counter() for stage in DROP_STAGES}
     for row in listing_drops:
         dropped["source"][row["reason"]] += 1
     for row in ledger[ledger["stage"] != "kept"].itertuples():
         dropped[row.stage][row.reason] += int(row.files)
     listed = len(listing_drops) + int(ledger["files"].sum())
     stages, remaining = {}, listed
-    for stage in STAGE_ORDER:
+    for stage in DROP_STAGES:
         total = sum(dropped[stage].values())
         stages[stage] = {"in": remaining, "dropped": dict(sorted(dropped[stage].items())),
                          "out": remaining - total}
