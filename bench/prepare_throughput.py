@@ -26,6 +26,7 @@ from pathlib import Path
 import psutil
 
 QUICKSTART = Path(__file__).resolve().parents[1] / "pipelines" / "quickstart.yaml"
+TESTS = Path(__file__).resolve().parents[1] / "tests"  # holds the single-process oracle
 
 
 def build_corpus(root: Path, copies: int) -> tuple[int, int]:
@@ -73,7 +74,8 @@ def run_once(kind: str, config, corpus: Path, scratch: Path) -> None:
 
         prepare(config, recipe_dir=corpus, cache_root=scratch, force=True)
     else:
-        from codesweep.corpus.simple import prepare_simple
+        sys.path.insert(0, str(TESTS))
+        from prepare_oracle import prepare_simple
 
         prepare_simple(config, recipe_dir=corpus, cache_root=scratch, out_dir=scratch / "out")
 

@@ -164,3 +164,19 @@ def test_extends_replaces_search_domains_but_merges_other_mappings(tmp_path: Pat
     assert (recipe.lora.r, recipe.lora.alpha, recipe.sweep.num_trials) == (4, 4, 4)
     assert (recipe.sweep.space["optim.lr"].choice, recipe.sweep.space["optim.lr"].loguniform) \
         == ([1e-4], None)
+
+
+@pytest.mark.parametrize("section", ["tuning", "pipeline", "eval_task"])
+def test_names_that_become_directories_share_one_rule(section: str) -> None:
+    from codesweep.config.loader import validate
+    from codesweep.config.pipeline import PipelineConfig
+    from codesweep.config.schema import EvalTask
+
+    model, data = {
+        "tuning": (TuningRecipe, {"pipeline": "p.yaml"}),
+        "pipeline": (PipelineConfig, {"sources": [{"path": "."}]}),
+        "eval_task": (EvalTask, {"dataset": "fim"}),
+    }[section]
+    with pytest.raises(CodesweepError, match=r"r\.yaml: name: .*use letters, digits"):
+        validate(model, {**data, "name": "../escape"}, "r.yaml")
+    assert validate(model, {**data, "name": "ok_1.2-x"}, "r.yaml").name == "ok_1.2-x"

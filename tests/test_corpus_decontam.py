@@ -54,3 +54,23 @@ def test_broken_reference_is_a_one_line_error(tmp_path):
     cfg = DecontamConfig(references=[ReferenceConfig(path="missing.txt")])
     with pytest.raises(CodesweepError, match=r"missing.txt not found"):
         build_index(cfg, tmp_path)
+
+
+def test_mark_contaminated_drops_only_kept_rows_that_contain_an_item(humaneval):
+    import pandas as pd
+
+    from codesweep.corpus.decontam import mark_contaminated
+    from codesweep.corpus.schema import WORK_COLUMNS
+
+    cfg, index, problem = humaneval
+    solution = problem["prompt"] + problem["canonical_solution"]
+    rows = [{column: "" for column in WORK_COLUMNS} for _ in range(3)]
+    rows[0].update(path="leak.py", text=solution)
+    rows[1].update(path="clean.py", text=CLEAN)
+    rows[2].update(path="gone.py", text=solution, drop_reason="too_short", drop_stage="filter")
+    out = mark_contaminated(pd.DataFrame(rows, columns=WORK_COLUMNS), index, cfg).set_index("path")
+    assert out.loc["leak.py", ["drop_reason", "drop_stage", "text"]].tolist() == [
+        "contaminated", "decontam", ""]
+    assert out.loc["leak.py", "drop_detail"].startswith("HumanEval/0")
+    assert out.loc["clean.py", "drop_reason"] == "" and out.loc["clean.py", "text"] == CLEAN
+    assert out.loc["gone.py", ["drop_reason", "drop_stage"]].tolist() == ["too_short", "filter"]

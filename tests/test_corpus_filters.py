@@ -111,3 +111,8 @@ def test_filters_follow_thresholds(tmp_path):
     assert process(tmp_path, "a = 1\n" * 5, FiltersConfig(min_chars=10))["drop_reason"] == ""
     assert process(tmp_path, CODE, FiltersConfig(min_lines=30))["drop_reason"] == "too_short"
     assert os.path.exists(tmp_path / "f.py")
+
+
+def test_every_registered_filter_runs_in_the_declared_order():
+    assert sorted(filters.FILTER_ORDER) == filters.FILTERS.names()
+    assert filters.FILTERS.get("too_short")("x\n", "python", FiltersConfig())[0] == "too_short"

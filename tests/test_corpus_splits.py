@@ -7,8 +7,8 @@ from collections import Counter
 import pandas as pd
 
 from codesweep.config.pipeline import SplitConfig
+from codesweep.corpus.blocks import leaking_in_shard
 from codesweep.corpus.splits import assign_splits, split_of
-from codesweep.corpus.steps import leaking_in_shard
 
 
 def test_assignment_is_deterministic_and_follows_ratios():

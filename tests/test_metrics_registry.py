@@ -5,7 +5,15 @@ from __future__ import annotations
 import pytest
 
 from codesweep.errors import CodesweepError
-from codesweep.metrics import Metric, Score, available, compute, get_metric, register
+from codesweep.metrics import (
+    Metric,
+    Score,
+    available,
+    compute,
+    get_metric,
+    higher_is_better,
+    register,
+)
 from codesweep.metrics import registry as registry_module
 
 ISSUE_METRICS = {"bleu", "sacrebleu", "exact_match", "edit_sim", "chrf", "wer", "token_iou",
@@ -39,11 +47,12 @@ def test_compute_returns_scores_and_per_example_where_available() -> None:
 
 
 def test_any_object_satisfying_the_protocol_can_be_registered(monkeypatch) -> None:
-    monkeypatch.setattr(registry_module, "_REGISTRY", dict(registry_module._REGISTRY))
+    monkeypatch.setattr(registry_module, "METRICS", registry_module.METRICS.copy())
 
     class Length:
         name = "length"
         description = "mean prediction length"
+        higher_is_better = True
 
         def score(self, predictions, references, context) -> Score:
             lengths = [float(len(p)) for p in predictions]
@@ -60,3 +69,12 @@ def test_empty_inputs_score_zero_without_crashing() -> None:
              "name_f1"]
     assert set(compute(names, [], []).scores.values()) == {0.0}
     assert compute(["bleu"], ["", ""], ["a b", "c"]).scores["bleu"] == 0.0
+
+
+def test_metrics_carry_their_direction() -> None:
+    assert get_metric("wer").higher_is_better is False  # an error rate: lower is better
+    assert get_metric("edit_sim").higher_is_better is True
+    assert higher_is_better("wer") is False and higher_is_better("bleu") is True
+    assert higher_is_better("pass@1") is True
+    directions = {name: get_metric(name).higher_is_better for name in available()}
+    assert [name for name, up in directions.items() if not up] == ["wer"]

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from prepare_oracle import prepare_simple
 from test_corpus_dedup import BASE, DISTINCT, RENAMED
 
 from codesweep.config.pipeline import PipelineConfig
 from codesweep.corpus.pipeline import prepare
-from codesweep.corpus.simple import prepare_simple
 from codesweep.errors import CodesweepError
 
 WORDS = ["alpha", "beta", "gamma", "delta", "omega", "sigma", "kappa", "theta", "zeta", "rho",

@@ -110,3 +110,10 @@ def test_unsupported_language_and_unparsable_file_are_counted() -> None:
     files.loc[1, ["language", "text"]] = ["python", "def broken(:\n"]
     frame = get_builder("function_naming")(files, {}, seed=0)
     assert list(frame["drop_reason"]) == ["unsupported_language", "no_functions"]
+
+
+def test_unknown_builder_suggests_the_closest_name() -> None:
+    from codesweep.errors import CodesweepError
+
+    with pytest.raises(CodesweepError, match=r'unknown task builder "fimm" \(did you mean "fim"'):
+        get_builder("fimm")

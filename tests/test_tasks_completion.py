@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from test_tasks_builders import fixture_files
 
-from codesweep.tasks.lexer import code_tokens, count_code_tokens
 from codesweep.tasks.registry import get_builder
 
 
@@ -21,12 +20,6 @@ def test_default_line_mode_cuts_inside_the_target_line() -> None:
             target[:len(target) - len(row.completion)]
         assert target.endswith(row.completion) and len(row.completion.strip()) >= 2
     assert frame.groupby("path").apply(lambda g: (g["drop_reason"] == "").sum()).max() <= 8
-
-
-def test_lexer_is_lossless_and_counts_code_tokens() -> None:
-    text = "def f(x):\n    return x+1  # ok\n"
-    assert "".join(code_tokens(text)) == text
-    assert count_code_tokens(text) == 12  # def f ( x ) : return x + 1 # ok
 
 
 def test_token_windows() -> None:

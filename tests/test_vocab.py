@@ -89,3 +89,13 @@ def test_training_updates_only_new_rows_and_lora(tied: bool) -> None:
     changed = [n for n, p in model.named_parameters() if p.requires_grad
                and not torch.equal(p.detach(), tunable_before[n])]
     assert any("lora_B" in n for n in changed) and any("trainable_tokens" in n for n in changed)
+
+
+def test_recipe_tokens_are_the_ir_vocabulary_for_variant_c_only() -> None:
+    from codesweep.config.schema import DataConfig
+    from codesweep.tasks.ir_prompt import recipe_tokens
+
+    variant_c = DataConfig(task="methods", ir_variant="C", ir={"kinds": ["cfg"]})
+    assert recipe_tokens(variant_c) == variant_tokens({"variant": "C", "kinds": ["cfg"]})
+    assert recipe_tokens(DataConfig(task="methods", ir_variant="B")) == []
+    assert recipe_tokens(DataConfig()) == []

@@ -77,8 +77,8 @@ def stage_base(exp: Experiment, prepared_path: Path) -> str:
 
         check_loadable(model.name_or_path)  # a typo should not surface from inside a trial
         return model.name_or_path
-    from codesweep.models.factory import ensure_tiny_base
     from codesweep.train.local import read_texts
+    from codesweep.train.pretrain import ensure_tiny_base
 
     path, reused = ensure_tiny_base(
         model.tiny, lambda: read_texts(prepared_path / "files" / "train"),

@@ -53,8 +53,14 @@ class Registry(Generic[T]):
 
     def unknown(self, name: str) -> str:
         """The one-line message for a name that is not registered."""
-        return (f"unknown {self.kind} {name!r}{did_you_mean(name, self._entries)}; "
+        return (f'unknown {self.kind} "{name}"{did_you_mean(name, self._entries)}; '
                 f"available: {', '.join(self.names())}")
+
+    def copy(self) -> Registry[T]:
+        """A registry with the same entries, to extend without touching this one (tests)."""
+        duplicate: Registry[T] = Registry(self.kind)
+        duplicate._entries = dict(self._entries)
+        return duplicate
 
     def names(self) -> list[str]:
         """Registered names, sorted."""

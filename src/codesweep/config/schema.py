@@ -10,15 +10,25 @@ import builtins
 import copy
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
+from codesweep.config.base import SafeName, Section
 from codesweep.errors import CodesweepError, did_you_mean
+from codesweep.registry import Registry
 
-
-class Section(BaseModel):
-    """Base of every recipe section: unknown keys are errors."""
-
-    model_config = ConfigDict(extra="forbid")
+# Benchmark name -> function cutting one HumanEval problem into tasks. Declared here, where
+# suites are validated, with lazy targets: config must not import the evaluation package.
+BENCHMARKS: Registry[Any] = Registry("benchmark")
+BENCHMARKS.add("humaneval", "codesweep.evaluation.benchmarks:whole_problem_tasks")
+BENCHMARKS.add("humaneval_single_line", "codesweep.evaluation.benchmarks:single_line_tasks")
+BENCHMARKS.add("humaneval_multi_line", "codesweep.evaluation.benchmarks:multi_line_tasks")
 
 
 class TinyModelConfig(Section):
@@ -238,7 +248,7 @@ class TrackingConfig(Section):
 class TuningRecipe(Section):
     """A whole experiment: which data, which model, what to sweep, how to evaluate."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    name: SafeName
     pipeline: str = Field(description="pipeline recipe, relative to this file")
     eval: str | None = Field(None, description="evaluation suite, relative to this file")
     run_dir: str | None = Field(None, description="default: runs/<name>")
@@ -361,9 +371,9 @@ class EvalTask(Section):
     report pass@k for every k in `k`, plus any text `metrics` against the canonical solution.
     """
 
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    name: SafeName
     dataset: str | None = Field(None, description="prepared task name (tasks/<dataset>/)")
-    benchmark: Literal["humaneval", "humaneval_single_line", "humaneval_multi_line"] | None = None
+    benchmark: str | None = Field(None, description="a registered benchmark, e.g. humaneval")
     benchmark_params: dict[str, Any] = Field({}, description="e.g. {limit: 20, ir: {variant: B}}")
     split: str = "test"
     max_examples: int = Field(200, ge=1)
@@ -373,6 +383,13 @@ class EvalTask(Section):
     samples_per_problem: int = Field(1, ge=1, description="benchmarks: n completions per problem")
     k: list[int] = Field([1], description="benchmarks: pass@k for each k (k <= n)")
     timeout: float = Field(5.0, gt=0, description="benchmarks: seconds per executed sample")
+
+    @field_validator("benchmark")
+    @classmethod
+    def _registered_benchmark(cls, value: str | None) -> str | None:
+        if value is not None and value not in BENCHMARKS:
+            raise ValueError(BENCHMARKS.unknown(value))
+        return value
 
     @model_validator(mode="after")
     def _one_source(self) -> EvalTask:
@@ -396,14 +413,6 @@ class EvalSuite(Section):
     primary_metric: str = Field("edit_sim", description="ranks the leaderboard")
 
 
-def dotted_get(data: dict[str, Any], key: str) -> Any:
-    """Read `a.b.c` from nested mappings."""
-    node: Any = data
-    for part in key.split("."):
-        node = node[part]
-    return node
-
-
 def dotted_set(data: dict[str, Any], key: str, value: Any) -> None:
     """Write `a.b.c` into nested mappings (in place)."""
     parts = key.split(".")
@@ -412,8 +421,3 @@ def dotted_set(data: dict[str, Any], key: str, value: Any) -> None:
         node = node.setdefault(part, {})
     node[parts[-1]] = value
 
-
-def require(condition: bool, message: str) -> None:
-    """Raise a user-facing error unless `condition` holds."""
-    if not condition:
-        raise CodesweepError(message)

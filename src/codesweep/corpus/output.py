@@ -69,13 +69,3 @@ def ensure_readable(directory: Path, schema: pa.Schema) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         pq.write_table(schema.empty_table(), directory / "empty.parquet")
 
-
-def count_rows(directory: Path) -> int:
-    """Rows in a Parquet dataset directory, from the footers only."""
-    return sum(pq.ParquetFile(path).metadata.num_rows for path in parquet_files(directory))
-
-
-def schema_of(directory: Path) -> pa.Schema | None:
-    """The schema of the first part of a dataset directory, if any."""
-    parts = parquet_files(directory)
-    return pq.read_schema(parts[0]) if parts else None

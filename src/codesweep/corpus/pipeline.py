@@ -1,5 +1,6 @@
 """`prepare`: sources -> read & filter -> exact dedup -> near dedup -> decontaminate -> split
 -> task builders -> Parquet + manifest, on Ray Data, cached by a content hash of the inputs.
+The steps, their names and their order are `codesweep.corpus.steps`.
 
 Public contract (other stages depend on it):
     prepare(config, *, recipe_dir, cache_root, force=False) -> PreparedData(path, manifest, reused)
@@ -16,11 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from codesweep.config.pipeline import PipelineConfig
-from codesweep.corpus import stages
 from codesweep.corpus.decontam import BenchmarkIndex, build_index
 from codesweep.corpus.manifest import base_manifest, cache_key, read_manifest, write_manifest
 from codesweep.corpus.output import publish, staging_dir
 from codesweep.corpus.sources import resolve_sources
+from codesweep.corpus.steps import PrepareState, run_steps
 
 Progress = Callable[[str], None]
 
@@ -34,19 +35,19 @@ class PreparedData:
     reused: bool
 
 
-class StageTimer:
-    """Wall-clock seconds per named stage, reported in the manifest."""
+class StepTimer:
+    """Wall-clock seconds per named step, reported in the manifest."""
 
     def __init__(self, progress: Progress) -> None:
         self.seconds: dict[str, float] = {}
         self.progress = progress
 
     @contextmanager
-    def __call__(self, stage: str) -> Iterator[None]:
-        self.progress(f"{stage} ...")
+    def __call__(self, step: str) -> Iterator[None]:
+        self.progress(f"{step} ...")
         start = time.perf_counter()
         yield
-        self.seconds[stage] = round(time.perf_counter() - start, 3)
+        self.seconds[step] = round(time.perf_counter() - start, 3)
 
 
 def output_dir(cache_root: Path, config: PipelineConfig, key: str) -> Path:
@@ -62,7 +63,7 @@ def prepare(config: PipelineConfig, *, recipe_dir: Path, cache_root: Path, force
     `<cache_root>/prepared/<name>-<key[:12]>/`, written in a staging dir and renamed.
     """
     say = progress or (lambda message: None)
-    timer = StageTimer(say)
+    timer = StepTimer(say)
     cache_root, recipe_dir = Path(cache_root), Path(recipe_dir)
     with timer("sources"):
         sources = resolve_sources(config, recipe_dir, cache_root)
@@ -74,18 +75,21 @@ def prepare(config: PipelineConfig, *, recipe_dir: Path, cache_root: Path, force
         return PreparedData(final, read_manifest(final), reused=True)
     manifest = base_manifest(config, key, sources)
     with staging_dir(final) as staging:
-        manifest.update(run_stages(config, sources, bench, staging, timer))
+        manifest.update(run_on_ray(config, sources, bench, staging, timer))
         manifest["timings"] = timer.seconds
         write_manifest(staging, manifest)
         publish(staging, final)
     return PreparedData(final, manifest, reused=False)
 
 
-def run_stages(config: PipelineConfig, sources: list, bench: BenchmarkIndex | None,
-               staging: Path, timer: StageTimer) -> dict[str, Any]:
-    """Run every Ray Data stage into `staging`; return the manifest's counts."""
+def run_on_ray(config: PipelineConfig, sources: list, bench: BenchmarkIndex | None,
+               staging: Path, timer: StepTimer) -> dict[str, Any]:
+    """Run every step of the pipeline on Ray Data into `staging`; return the manifest's
+    counts."""
+    from codesweep.corpus import ray_steps
     from codesweep.ray_runtime import ensure_ray
 
     ensure_ray()
-    with stages.ray_data_settings():
-        return stages.Run(config, sources, bench, staging, timer).execute()
+    with ray_steps.ray_data_settings():
+        partitions = config.dedup.partitions or ray_steps.default_partitions()
+        return run_steps(PrepareState(config, sources, bench, staging, partitions), timer)

@@ -1,7 +1,11 @@
-"""Column names and Arrow schemas of the prepared files and the exclusions table."""
+"""Column names and Arrow schemas of the prepared files and the exclusions table, and the one
+way to mark a working row dropped."""
 
 from __future__ import annotations
 
+from typing import Any
+
+import pandas as pd
 import pyarrow as pa
 
 # One row per kept file in files/<split>/. `sha` is the sha256 of `text` (after transforms);
@@ -31,7 +35,6 @@ EXCLUSIONS_SCHEMA = pa.schema([
 ])
 
 FILE_COLUMNS = FILES_SCHEMA.names
-KEPT = ""  # drop_reason of a kept row; empty strings (not nulls) keep Arrow types stable
 
 
 def uid(repo: str, path: str) -> str:
@@ -41,3 +44,18 @@ def uid(repo: str, path: str) -> str:
 # Columns of the working rows between stages: the file columns (split filled last), the
 # whitespace-normalised hash used by exact dedup, and the drop fields ("" while kept).
 WORK_COLUMNS = [*FILE_COLUMNS, "norm_hash", "drop_reason", "drop_stage", "drop_detail"]
+
+
+def drop_fields(stage: str, reason: str, detail: str) -> dict[str, str]:
+    """The working-row fields that say `stage` dropped a row for `reason`; its text is freed
+    (exclusions keep no content)."""
+    return {"drop_reason": reason, "drop_stage": stage, "drop_detail": detail, "text": ""}
+
+
+def mark_dropped(batch: pd.DataFrame, rows: Any, stage: str, reason: str, detail: Any) -> None:
+    """Mark `rows` (a boolean mask or index labels) of a working batch dropped, in place;
+    `detail` is one string or one per marked row."""
+    fields = drop_fields(stage, reason, "")
+    batch.loc[rows, list(fields)] = list(fields.values())
+    batch.loc[rows, "drop_detail"] = detail
+

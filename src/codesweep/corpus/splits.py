@@ -13,7 +13,8 @@ import hashlib
 import pandas as pd
 
 from codesweep.config.pipeline import SPLITS, SplitConfig
-from codesweep.corpus.schema import KEPT, uid
+from codesweep.corpus.schema import uid
+from codesweep.drops import KEPT
 
 
 def unit_fraction(seed: int, key: str) -> float:

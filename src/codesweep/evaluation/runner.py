@@ -59,7 +59,7 @@ def _prepared_examples(prepared: Path, task: EvalTask) -> pd.DataFrame:
 
 def _benchmark_examples(task: EvalTask) -> pd.DataFrame:
     """HumanEval-style problems: the model writes the middle, the suffix is appended to run."""
-    from codesweep.tasks.humaneval import load_benchmark
+    from codesweep.evaluation.benchmarks import load_benchmark
 
     problems = load_benchmark(task.benchmark, task.benchmark_params)
     return pd.DataFrame({

@@ -20,6 +20,8 @@ import ast as pyast
 from collections.abc import Iterator
 from typing import Literal
 
+from codesweep.languages import parser
+
 AstFormat = Literal["sexp", "types"]
 CLOSE = "</ast>"
 TRUNCATED = "<ast:trunc/>"
@@ -68,13 +70,11 @@ def _from_python(node: pyast.AST) -> Tree:
 
 
 def _treesitter_tree(text: str, language: str) -> Tree | None:
-    from codesweep.tasks.functions_jvm import parser_for
-
-    root = parser_for(language).parse(text.encode()).root_node
+    root = parser(language).parse(text.encode()).root_node
     functions = [n for n in root.named_children if n.type not in _SKIPPED_TS]
     if language == "java" and functions and functions[0].type == "ERROR":
         # a Java method alone is not a compilation unit: parse it inside a class body
-        wrapped = parser_for(language).parse(b"class _ {\n" + text.encode() + b"\n}").root_node
+        wrapped = parser(language).parse(b"class _ {\n" + text.encode() + b"\n}").root_node
         body = wrapped.named_children[0].child_by_field_name("body")
         functions = [n for n in body.named_children if n.type not in _SKIPPED_TS]
     return _from_treesitter(functions[0]) if functions else None

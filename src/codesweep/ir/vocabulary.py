@@ -12,6 +12,7 @@ from functools import cache
 
 from codesweep.ir.ast import CLOSE, TRUNCATED
 from codesweep.ir.cfg import EDGE_LABELS
+from codesweep.languages import parser
 
 # Aliases kept by `ast` for old code; the parser never produces them.
 _DEPRECATED = {"Num", "Str", "Bytes", "NameConstant", "Ellipsis", "Index", "ExtSlice", "Suite",
@@ -35,9 +36,7 @@ def python_node_types() -> tuple[str, ...]:
 @cache
 def treesitter_node_types(language: str) -> tuple[str, ...]:
     """Named, visible node types of the Kotlin or Java grammar."""
-    from codesweep.tasks.functions_jvm import parser_for
-
-    grammar = parser_for(language).language
+    grammar = parser(language).language
     names = {grammar.node_kind_for_id(i) for i in range(grammar.node_kind_count)
              if grammar.node_kind_is_named(i) and grammar.node_kind_is_visible(i)}
     return tuple(sorted(n for n in names if n))

@@ -4,8 +4,8 @@
     compute(["exact_match", "edit_sim", "bleu"], predictions, references).scores
 
 Importing a family module registers its metrics; add a metric with `@metric(name, description)`
-on a `(predictions, references, context) -> Score` function, or `register(obj)` for any
-object that satisfies the `Metric` protocol.
+(`higher_is_better=False` for error rates) on a `(predictions, references, context) -> Score`
+function, or `register(obj)` for any object that satisfies the `Metric` protocol.
 """
 
 from codesweep.metrics import bleu, codebleu, embedding, lexical, names  # noqa: F401  (registers)
@@ -18,6 +18,7 @@ from codesweep.metrics.registry import (
     available,
     compute,
     get_metric,
+    higher_is_better,
     metric,
     register,
 )
@@ -31,6 +32,7 @@ __all__ = [
     "compute",
     "corpus_pass_at_k",
     "get_metric",
+    "higher_is_better",
     "metric",
     "pass_at_k",
     "register",

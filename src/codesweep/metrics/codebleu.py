@@ -12,7 +12,6 @@ package's `dataflow_match_score or 1` turns that 0 into full credit, which we do
 
 from __future__ import annotations
 
-import functools
 import keyword
 import math
 from collections import Counter
@@ -20,6 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from codesweep.errors import CodesweepError
+from codesweep.languages import parser
 from codesweep.metrics.dataflow import COMMENT_TYPES, data_flow, normalize
 from codesweep.metrics.registry import Score, ScoreContext, metric
 
@@ -36,18 +36,6 @@ JAVA_KEYWORDS = frozenset([  # the Java language specification, section 3.9
 ])
 KEYWORDS = {"python": frozenset(keyword.kwlist + ["match", "case", "type"]),
             "java": JAVA_KEYWORDS}
-
-
-@functools.cache
-def parser(language: str) -> Any:
-    """A tree-sitter parser for `language`."""
-    import tree_sitter
-
-    if language == "python":
-        import tree_sitter_python as grammar
-    else:
-        import tree_sitter_java as grammar
-    return tree_sitter.Parser(tree_sitter.Language(grammar.language()))
 
 
 def _ngram_counts(tokens: Sequence[str], n: int) -> Counter:

@@ -42,7 +42,8 @@ def edit_sim(predictions: Sequence[str], references: Sequence[str], context: Sco
     return Score(_mean(per_example), per_example)
 
 
-@metric("wer", "corpus word error rate on whitespace tokens: edit operations / reference tokens")
+@metric("wer", "corpus word error rate on whitespace tokens: edit operations / reference tokens",
+        higher_is_better=False)
 def wer(predictions: Sequence[str], references: Sequence[str], context: ScoreContext) -> Score:
     """Corpus WER x100 (lower is better); per example: that example's own WER x100."""
     errors, lengths = [], []

@@ -1,9 +1,11 @@
-"""The metric registry: a protocol, a dict of registered metrics, and `compute`.
+"""The metric registry: a protocol, the registered metrics (a `codesweep.registry.Registry`),
+and `compute`.
 
-A metric is any object with a `name`, a one-line `description` and a
-`score(predictions, references, context)` method returning a `Score`. Metric
-families register plain functions through the `metric` decorator; anything else
-that satisfies the protocol can be added with `register`.
+A metric is any object with a `name`, a one-line `description`, a direction
+(`higher_is_better`: False for error rates such as `wer`, so rankings sort the right way) and
+a `score(predictions, references, context)` method returning a `Score`. Metric families
+register plain functions through the `metric` decorator; anything else that satisfies the
+protocol can be added with `register`.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol, runtime_checkable
 
-from codesweep.errors import CodesweepError, did_you_mean
+from codesweep.errors import CodesweepError
+from codesweep.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -32,10 +35,11 @@ class Score(NamedTuple):
 
 @runtime_checkable
 class Metric(Protocol):
-    """What the registry holds: anything with a name, a description and `score`."""
+    """What the registry holds: anything with a name, a description, a direction and `score`."""
 
     name: str
     description: str
+    higher_is_better: bool
 
     def score(
         self, predictions: Sequence[str], references: Sequence[str], context: ScoreContext
@@ -52,6 +56,7 @@ class FunctionMetric:
     name: str
     description: str
     function: ScoreFunction
+    higher_is_better: bool = True
 
     def score(
         self, predictions: Sequence[str], references: Sequence[str], context: ScoreContext
@@ -67,22 +72,21 @@ class MetricResults:
     per_example: dict[str, list[float]] = field(default_factory=dict)
 
 
-_REGISTRY: dict[str, Metric] = {}
+METRICS: Registry[Metric] = Registry("metric")
 
 
 def register(metric: Metric) -> Metric:
     """Add a metric under its name; registering a name twice is a programming error."""
-    if metric.name in _REGISTRY:
-        raise ValueError(f"metric {metric.name!r} is already registered")
-    _REGISTRY[metric.name] = metric
+    METRICS.add(metric.name, metric)
     return metric
 
 
-def metric(name: str, description: str) -> Callable[[ScoreFunction], ScoreFunction]:
+def metric(name: str, description: str, *, higher_is_better: bool = True
+           ) -> Callable[[ScoreFunction], ScoreFunction]:
     """Decorator: register `function(predictions, references, context) -> Score` as `name`."""
 
     def decorate(function: ScoreFunction) -> ScoreFunction:
-        register(FunctionMetric(name, description, function))
+        register(FunctionMetric(name, description, function, higher_is_better))
         return function
 
     return decorate
@@ -90,18 +94,19 @@ def metric(name: str, description: str) -> Callable[[ScoreFunction], ScoreFuncti
 
 def available() -> list[str]:
     """Names of the registered metrics, sorted."""
-    return sorted(_REGISTRY)
+    return METRICS.names()
 
 
 def get_metric(name: str) -> Metric:
     """The metric registered as `name`; a CodesweepError with a suggestion otherwise."""
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        hint = did_you_mean(name, _REGISTRY)
-        raise CodesweepError(
-            f'unknown metric "{name}"{hint}; available: {", ".join(available())}'
-        ) from None
+    return METRICS.get(name)
+
+
+def higher_is_better(name: str) -> bool:
+    """Direction of a score name: a registered metric's, or pass@k's (higher is better)."""
+    if name.startswith("pass@"):
+        return True
+    return get_metric(name).higher_is_better
 
 
 def compute(

@@ -1,17 +1,20 @@
 """The model a training run optimizes: base (optionally quantized) + LoRA/DoRA adapter, or
 all weights for a full fine-tune; plus loading a trained checkpoint back for export.
 
-IR variant C adds the IR tokens to the tokenizer first and trains their embedding rows next
-to the adapter (`codesweep.models.vocab`); its checkpoints therefore carry the tokenizer.
+A run may add tokens to the tokenizer first (IR variant C adds its IR vocabulary; the caller
+says which) and trains their embedding rows next to the adapter (`codesweep.models.vocab`);
+such checkpoints therefore carry the tokenizer.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from codesweep.config.schema import TuningRecipe
-from codesweep.models.factory import is_seq2seq, load_base_model, load_tokenizer
+from codesweep.models.factory import load_base_model, load_tokenizer
+from codesweep.models.vocab import add_tokens, with_trainable_tokens
 
 
 def peft_lora_config(recipe: TuningRecipe, seq2seq: bool) -> Any:
@@ -26,10 +29,11 @@ def peft_lora_config(recipe: TuningRecipe, seq2seq: bool) -> Any:
     )
 
 
-def load_for_training(base_path: str, recipe: TuningRecipe, device_map: Any = None
-                      ) -> tuple[Any, Any]:
-    """(model, tokenizer) ready to train: quantized base prepared for k-bit training, new IR
-    tokens added, gradient checkpointing on when asked, LoRA attached unless method is full."""
+def load_for_training(base_path: str, recipe: TuningRecipe, new_tokens: Sequence[str] = (),
+                      device_map: Any = None) -> tuple[Any, Any]:
+    """(model, tokenizer) ready to train: quantized base prepared for k-bit training,
+    `new_tokens` added (their embedding rows train), gradient checkpointing on when asked,
+    LoRA attached unless method is full."""
     from codesweep.models.quantization import (
         bnb_config,
         check_quantization_support,
@@ -45,7 +49,7 @@ def load_for_training(base_path: str, recipe: TuningRecipe, device_map: Any = No
     tokenizer = load_tokenizer(base_path)
     model = load_base_model(base_path, model_cfg.dtype,
                             attn_implementation=model_cfg.attn_implementation, **extra)
-    new_ids = add_ir_tokens(tokenizer, model, recipe)
+    new_ids = add_tokens(tokenizer, model, list(new_tokens)) if new_tokens else []
     if model_cfg.quantization.bits:
         model = prepare_for_kbit_training(model, model_cfg.gradient_checkpointing)
     elif model_cfg.gradient_checkpointing:
@@ -58,20 +62,8 @@ def load_for_training(base_path: str, recipe: TuningRecipe, device_map: Any = No
     return model, tokenizer
 
 
-def add_ir_tokens(tokenizer: Any, model: Any, recipe: TuningRecipe) -> list[int]:
-    """IR variant C: add the IR vocabulary; return the new token ids ([] otherwise)."""
-    if recipe.data.ir_variant != "C":
-        return []
-    from codesweep.models.vocab import add_tokens
-    from codesweep.tasks.ir_prompt import variant_tokens
-
-    return add_tokens(tokenizer, model, variant_tokens({**recipe.data.ir, "variant": "C"}))
-
-
 def _attach_lora(model: Any, recipe: TuningRecipe, new_ids: list[int]) -> Any:
     from peft import get_peft_model
-
-    from codesweep.models.vocab import with_trainable_tokens
 
     seq2seq = bool(model.config.is_encoder_decoder)
     config = with_trainable_tokens(peft_lora_config(recipe, seq2seq), new_ids)
@@ -101,7 +93,3 @@ def load_trained(base_path: str, checkpoint: Path, dtype: str = "auto") -> tuple
         model.resize_token_embeddings(len(tokenizer))
     return PeftModel.from_pretrained(model, str(checkpoint)), tokenizer
 
-
-def model_kind(base_path: str) -> str:
-    """`seq2seq` or `causal`: which Auto class loads the base."""
-    return "seq2seq" if is_seq2seq(base_path) else "causal"

@@ -1,24 +1,21 @@
 """Build, cache and load base models.
 
 `model.name_or_path` names a hub id or a local directory (the real-cluster path). When it is
-null, the embedded default is built: a byte-level BPE tokenizer trained on the train split
-with `tokenizers`, a small Llama from a config, briefly pre-trained so that fine-tuning has
-something to improve on. Both are cached under the cache root by a content hash.
+null, the embedded default is built from the pieces here: a byte-level BPE tokenizer trained
+on the train split with `tokenizers` and a small Llama (or T5) from a config; pre-training and
+caching it is training's job (`codesweep.train.pretrain.ensure_tiny_base`).
 """
 
 from __future__ import annotations
 
-import hashlib
-import itertools
-import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from codesweep.config.schema import ModelConfig, TinyModelConfig
+from codesweep.config.schema import TinyModelConfig
 from codesweep.errors import CodesweepError
 
 EOS, PAD = "<|endoftext|>", "<|pad|>"
@@ -70,36 +67,6 @@ def build_tiny_seq2seq(cfg: TinyModelConfig, tokenizer: Any) -> Any:
         decoder_start_token_id=tokenizer.pad_token_id,
     )
     return T5ForConditionalGeneration(config)
-
-
-def tiny_model_key(cfg: TinyModelConfig, data_key: str) -> str:
-    """Cache key of the tiny base: its config plus the prepared data it was trained on."""
-    payload = json.dumps({"tiny": cfg.model_dump(), "data": data_key}, sort_keys=True)
-    return hashlib.sha256(payload.encode()).hexdigest()[:16]
-
-
-def ensure_tiny_base(
-    cfg: TinyModelConfig, train_texts: Callable[[], Iterable[str]], data_key: str,
-    cache_root: Path, log: Callable[[str], None] = print,
-) -> tuple[Path, bool]:
-    """Return (directory of the cached tiny base, reused?) building it on a cache miss."""
-    target = cache_root / "models" / f"tiny-{tiny_model_key(cfg, data_key)}"
-    if (target / "config.json").is_file():
-        return target, True
-    from codesweep.models.pretrain import pretrain
-
-    log(f"training a {cfg.vocab_size}-token BPE on {cfg.tokenizer_sample_files} train files")
-    sample = list(itertools.islice(train_texts(), cfg.tokenizer_sample_files))
-    if not sample:
-        raise CodesweepError("the train split is empty: nothing to train a tokenizer on")
-    tokenizer = train_tokenizer(sample, cfg.vocab_size)
-    build = build_tiny_seq2seq if cfg.architecture == "t5" else build_tiny_model
-    model = build(cfg, tokenizer)
-    if cfg.pretrain_steps:
-        log(f"pre-training the tiny base for {cfg.pretrain_steps} steps (cached afterwards)")
-        pretrain(model, tokenizer, train_texts(), cfg, log)
-    save_atomically(model, tokenizer, target)
-    return target, False
 
 
 def save_atomically(model: Any, tokenizer: Any, target: Path) -> None:
@@ -198,7 +165,3 @@ def load_base_model(name_or_path: str | Path, dtype: str = "auto", *,
             f"model.name_or_path: cannot load {name_or_path!r}: {str(exc).splitlines()[0]}"
         ) from None
 
-
-def describe_base(model_cfg: ModelConfig, base_path: Path | str) -> dict[str, Any]:
-    """What the run directory records about its base model."""
-    return {"name_or_path": str(base_path), "built_tiny": model_cfg.name_or_path is None}

@@ -1,6 +1,6 @@
 """IR variant C: add the IR tokens to the tokenizer and make only their embeddings trainable.
 
-    new_ids = add_tokens(tokenizer, model, variant_tokens(ir_params))
+    new_ids = add_tokens(tokenizer, model, tokens)  # e.g. tasks.ir_prompt.recipe_tokens(data)
     lora = with_trainable_tokens(LoraConfig(r=16, target_modules=[...]), new_ids)
     model = peft.get_peft_model(model, lora)
 

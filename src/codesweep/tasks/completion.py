@@ -5,10 +5,11 @@ lines advance by `stride_lines`; the line that follows a window is cut at a seed
 inside it: the prompt is the window plus the line's head, the completion is the rest of that
 line (what a completion model must type).
 
-mode `tokens`: the file is split into code tokens (`tasks.lexer`); windows of `window_tokens`
-advance by `stride_tokens`; in each window the first `prompt_tokens` tokens are the prompt and
-the next (up to) `target_tokens` the completion. Whitespace rides on the token after it,
-so the completion of a window that ends a line starts with the newline and indentation.
+mode `tokens`: the file is split into code tokens (`languages.code_tokens`); windows of
+`window_tokens` advance by `stride_tokens`; in each window the first `prompt_tokens` tokens
+are the prompt and the next (up to) `target_tokens` the completion. Whitespace rides on the
+token after it, so the completion of a window that ends a line starts with the newline and
+indentation.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from codesweep.config.loader import validate
-from codesweep.tasks.lexer import code_tokens
-from codesweep.tasks.rows import KEPT, dropped, example, to_frame
+from codesweep.drops import KEPT
+from codesweep.languages import code_tokens
+from codesweep.tasks.rows import dropped, example, to_frame
 
 
 class CompletionParams(BaseModel):

@@ -17,10 +17,10 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from codesweep.config.loader import validate
+from codesweep.languages import code_tokens
 from codesweep.tasks.functions import Function, code_lines
-from codesweep.tasks.lexer import code_tokens
+from codesweep.tasks.per_function import file_functions, function_key
 from codesweep.tasks.rows import dropped, example, file_rng, to_frame
-from codesweep.tasks.source import file_functions, function_key
 
 
 class Sentinels(BaseModel):

@@ -18,8 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from codesweep.config.loader import validate
 from codesweep.tasks.functions import Function, code_lines
 from codesweep.tasks.obfuscate import leaks, obfuscate
+from codesweep.tasks.per_function import function_key, function_rows
 from codesweep.tasks.rows import dropped, example, to_frame
-from codesweep.tasks.source import function_key, function_rows
 from codesweep.tasks.templates import TemplateParams, line_comment, render_prompt
 
 DEFAULT_SYSTEM = "You are an expert programmer who gives functions clear, idiomatic names."

@@ -8,10 +8,10 @@ A Javadoc/KDoc comment directly before a function becomes part of its `text`.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from functools import cache
 
-from tree_sitter import Language, Node, Parser
+from tree_sitter import Node
 
+from codesweep.languages import parser
 from codesweep.tasks.functions import Function, Span, clean_doc_comment, dedent_lines
 
 _FUNCTION_TYPES = {"java": {"method_declaration"}, "kotlin": {"function_declaration"}}
@@ -23,20 +23,10 @@ _CLASS_TYPES = {
 _COMMENTS = {"line_comment", "block_comment", "multiline_comment"}
 
 
-@cache
-def parser_for(language: str) -> Parser:
-    """A tree-sitter parser for "java" or "kotlin" (grammars from the registry packages)."""
-    if language == "java":
-        import tree_sitter_java as grammar
-    else:
-        import tree_sitter_kotlin as grammar
-    return Parser(Language(grammar.language()))
-
-
 def extract_jvm(source: str, language: str) -> list[Function]:
     """Functions and methods of a Kotlin or Java file, in source order."""
     data = source.encode()
-    root = parser_for(language).parse(data).root_node
+    root = parser(language).parse(data).root_node
     lines = source.splitlines(keepends=True)
     return [_function(node, owner, lines, language) for node, owner in _walk(root, None, language)]
 

@@ -3,9 +3,10 @@
     A: prompt -> code                    (no IR)
     B: prompt + IR text -> code          (IR as plain text, tokenized like any text)
     C: B, with every IR token added to the tokenizer as one new token
-B and C produce identical examples; C differs only in the model, whose factory adds
-`variant_tokens(params)` to the tokenizer (see `codesweep.models.vocab`). The IR is put in
-line comments before the code prompt, so a Python prompt stays an executable program.
+B and C produce identical examples; C differs only in the model: training adds
+`recipe_tokens(data)` (= `variant_tokens(params)`) to the tokenizer (see
+`codesweep.models.vocab`). The IR is put in line comments before the code prompt, so a Python
+prompt stays an executable program.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from codesweep.config.loader import validate
+from codesweep.config.schema import DataConfig
 from codesweep.ir.ast import serialize_ast
 from codesweep.ir.cfg import build_cfg
 from codesweep.ir.vocabulary import ast_vocabulary, cfg_vocabulary
@@ -49,6 +51,14 @@ def ir_text(code: str, language: str, params: IRParams, name: str | None = None)
         if graph is not None:
             lines.append(f"{comment} CFG: {' '.join(graph.to_tokens(params.max_cfg_blocks))}")
     return "".join(f"{line}\n" for line in lines)
+
+
+def recipe_tokens(data: DataConfig) -> list[str]:
+    """The tokens a recipe's `data:` section adds to the tokenizer: IR variant C's vocabulary
+    (for its `ir:` params), none otherwise."""
+    if data.ir_variant != "C":
+        return []
+    return variant_tokens({**data.ir, "variant": "C"})
 
 
 def variant_tokens(params: IRParams | dict[str, Any]) -> list[str]:

@@ -3,7 +3,7 @@
 Counting works across Ray Data batches in two steps: `count_projection` maps each batch of
 builder output to a narrow, text-free frame (ints and short strings), and `summarize` turns
 all of those, concatenated in the driver, into the manifest entry. Lengths are code tokens
-(`tasks.lexer`), a model-independent measure.
+(`codesweep.languages`), a model-independent measure.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from codesweep.tasks.rows import KEPT
+from codesweep.drops import KEPT
 
 PROJECTION_COLUMNS = ["split", "drop_reason", "n_prompt_tokens", "n_completion_tokens"]
 

@@ -16,8 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from codesweep.config.loader import validate
 from codesweep.tasks.functions import Function, code_lines
 from codesweep.tasks.ir_prompt import IRParams, ir_text
+from codesweep.tasks.per_function import function_key, function_rows
 from codesweep.tasks.rows import dropped, example, to_frame
-from codesweep.tasks.source import function_key, function_rows
 from codesweep.tasks.templates import TemplateParams, render_prompt
 
 INSTRUCTION = "Complete the body of the following function."

@@ -4,49 +4,42 @@
 text, sha, split); the result is a DataFrame with at least `id`, `split`, `prompt`,
 `completion`. Builders are deterministic per file (randomness seeded from `seed` and the
 file's sha), so the output does not depend on how Ray Data batches the files.
-Modules are imported lazily so that a recipe naming one builder does not import them all.
+Entries are lazy `"module:function"` targets of a `codesweep.registry.Registry`, so a recipe
+naming one builder does not import them all; add one with `BUILDERS.add(name, target)`.
 
 Counting convention (for the manifest): a builder returns kept *and* dropped rows in one
 frame. Column `drop_reason` is "" for a kept example and a short reason for a dropped unit
 (`no_functions`, `unsupported_language`, `abstract`, `empty_body`, `too_short`,
 `super_only`, `label_leak`, ...: one row per dropped file or function, with id, split, repo,
 path and empty prompt/completion). Columns `n_prompt_tokens` / `n_completion_tokens` hold
-code-token lengths (`tasks.lexer`). The pipeline therefore
+code-token lengths (`codesweep.languages`). The pipeline therefore
   1. counts per split and reason from `tasks.manifest.count_projection(frame)` (text-free,
      cheap to collect from every batch) and `tasks.manifest.summarize(all_projections)`;
   2. writes only `frame[frame.drop_reason == ""]` as the task's examples.
 Every builder also accepts an empty `files` frame and returns its full column set.
 HumanEval-derived benchmarks are not builders (they do not read the corpus): see
-`tasks.humaneval.load_benchmark`. IR variant C's token list: `tasks.ir_prompt.variant_tokens`.
+`evaluation.benchmarks.load_benchmark`. IR variant C's token list: `tasks.ir_prompt.variant_tokens`.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
 
-from codesweep.errors import CodesweepError, did_you_mean
+from codesweep.registry import Registry
 
 Builder = Callable[[pd.DataFrame, dict[str, Any], int], pd.DataFrame]
 
-BUILDERS: dict[str, str] = {
-    "completion": "codesweep.tasks.completion:build_completion",
-    "fim": "codesweep.tasks.fim:build_fim",
-    "method_generation": "codesweep.tasks.method_generation:build_method_generation",
-    "text_to_code": "codesweep.tasks.text_to_code:build_text_to_code",
-    "function_naming": "codesweep.tasks.function_naming:build_function_naming",
-}
+BUILDERS: Registry[Builder] = Registry("task builder")
+BUILDERS.add("completion", "codesweep.tasks.completion:build_completion")
+BUILDERS.add("fim", "codesweep.tasks.fim:build_fim")
+BUILDERS.add("method_generation", "codesweep.tasks.method_generation:build_method_generation")
+BUILDERS.add("text_to_code", "codesweep.tasks.text_to_code:build_text_to_code")
+BUILDERS.add("function_naming", "codesweep.tasks.function_naming:build_function_naming")
 
 
 def get_builder(name: str) -> Builder:
     """Return the builder registered under `name`, or a one-line error listing the names."""
-    if name not in BUILDERS:
-        raise CodesweepError(
-            f"unknown task builder {name!r}{did_you_mean(name, BUILDERS)}; "
-            f"available: {', '.join(sorted(BUILDERS))}"
-        )
-    module_name, _, function_name = BUILDERS[name].partition(":")
-    return getattr(importlib.import_module(module_name), function_name)
+    return BUILDERS.get(name)

@@ -1,9 +1,8 @@
 """Row helpers shared by the builders: per-file RNG, kept/dropped rows, the output frame.
 
-Every builder returns kept *and* dropped rows in one frame; `drop_reason` is "" (KEPT) for a
-kept row and a short reason (e.g. "label_leak") for a dropped one. See `registry` for the
-contract. "" rather than None matches the corpus tables and keeps the Arrow type a string even
-in a batch where nothing was dropped.
+Every builder returns kept *and* dropped rows in one frame; `drop_reason` is KEPT for a
+kept row and a short reason (e.g. "label_leak") for a dropped one (`codesweep.drops`). See
+`registry` for the contract.
 """
 
 from __future__ import annotations
@@ -13,9 +12,9 @@ from typing import Any
 
 import pandas as pd
 
-from codesweep.tasks.lexer import count_code_tokens
+from codesweep.drops import KEPT
+from codesweep.languages import count_code_tokens
 
-KEPT = ""  # drop_reason of a kept row
 BASE_COLUMNS = ["id", "split", "repo", "path", "language", "prompt", "completion", "drop_reason",
                 "n_prompt_tokens", "n_completion_tokens"]
 

@@ -15,8 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from codesweep.config.loader import validate
 from codesweep.tasks.edits import apply_edits, doc_removal
 from codesweep.tasks.functions import Function, first_sentence
+from codesweep.tasks.per_function import function_key, function_rows
 from codesweep.tasks.rows import dropped, example, to_frame
-from codesweep.tasks.source import function_key, function_rows
 from codesweep.tasks.templates import TemplateParams, line_comment, render_prompt
 
 INSTRUCTION = "Write the method described below, using the members of its class as needed."

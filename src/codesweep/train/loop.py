@@ -53,11 +53,13 @@ class WorkerEnv:
 def train_lora(spec: dict[str, Any], env: WorkerEnv) -> dict[str, Any]:
     """Fine-tune `spec["base_path"]` per `spec["recipe"]`; return the last metrics."""
     from codesweep.models.adapters import load_for_training
+    from codesweep.tasks.ir_prompt import recipe_tokens
 
     recipe = TuningRecipe.model_validate(spec["recipe"])
     _set_up_process(recipe, env)
     device = env.device or _default_device(env.local_rank)
-    model, tokenizer = load_for_training(spec["base_path"], recipe, device_map={"": device})
+    model, tokenizer = load_for_training(spec["base_path"], recipe, recipe_tokens(recipe.data),
+                                         device_map={"": device})
     if not recipe.model.quantization.bits:
         model.to(device)  # quantized weights were placed by from_pretrained and cannot move
     seq2seq = bool(model.config.is_encoder_decoder)

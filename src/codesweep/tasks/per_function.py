@@ -1,4 +1,5 @@
-"""From a prepared file row to its functions, or to the dropped row that says why there are none."""
+"""The per-function loop of the builders: from a prepared file row to its functions (or to the
+dropped row that says why there are none), and one row per function of every file."""
 
 from __future__ import annotations
 

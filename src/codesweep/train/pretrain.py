@@ -1,17 +1,55 @@
-"""Brief full-parameter pre-training of the embedded tiny base (in-process, cached by caller)."""
+"""The embedded tiny base: a BPE fit on the train split, a small model built from a config and
+briefly pre-trained on all weights, cached under the cache root by a content hash."""
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import json
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 import torch
 
 from codesweep.config.schema import OptimConfig, TinyModelConfig
 from codesweep.errors import CodesweepError
+from codesweep.models.factory import (
+    build_tiny_model,
+    build_tiny_seq2seq,
+    save_atomically,
+    train_tokenizer,
+)
 from codesweep.train.data import iter_blocks
 from codesweep.train.steps import causal_lm_loss, make_optimizer, seed_everything
+
+
+def tiny_model_key(cfg: TinyModelConfig, data_key: str) -> str:
+    """Cache key of the tiny base: its config plus the prepared data it was trained on."""
+    payload = json.dumps({"tiny": cfg.model_dump(), "data": data_key}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def ensure_tiny_base(
+    cfg: TinyModelConfig, train_texts: Callable[[], Iterable[str]], data_key: str,
+    cache_root: Path, log: Callable[[str], None] = print,
+) -> tuple[Path, bool]:
+    """Return (directory of the cached tiny base, reused?) building it on a cache miss."""
+    target = cache_root / "models" / f"tiny-{tiny_model_key(cfg, data_key)}"
+    if (target / "config.json").is_file():
+        return target, True
+    log(f"training a {cfg.vocab_size}-token BPE on {cfg.tokenizer_sample_files} train files")
+    sample = list(itertools.islice(train_texts(), cfg.tokenizer_sample_files))
+    if not sample:
+        raise CodesweepError("the train split is empty: nothing to train a tokenizer on")
+    tokenizer = train_tokenizer(sample, cfg.vocab_size)
+    build = build_tiny_seq2seq if cfg.architecture == "t5" else build_tiny_model
+    model = build(cfg, tokenizer)
+    if cfg.pretrain_steps:
+        log(f"pre-training the tiny base for {cfg.pretrain_steps} steps (cached afterwards)")
+        pretrain(model, tokenizer, train_texts(), cfg, log)
+    save_atomically(model, tokenizer, target)
+    return target, False
 
 
 def pretrain(model: Any, tokenizer: Any, texts: Iterable[str], cfg: TinyModelConfig,

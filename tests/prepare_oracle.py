@@ -1,9 +1,10 @@
-"""A straightforward single-process implementation of the same prepare steps.
+"""A straightforward single-process implementation of the same prepare steps: a test oracle.
 
 It exists to check the Ray pipeline (tests compare their outputs file for file) and as the
-baseline of `bench/prepare_throughput.py`. It shares the per-file functions with the Ray
-pipeline but uses datasketch's in-memory MinHashLSH index for near dedup, and it holds
-everything in memory, which is exactly what the Ray version avoids.
+baseline of `bench/prepare_throughput.py`, so it lives with the tests, not in the package.
+It shares the per-file functions with the Ray pipeline but uses datasketch's in-memory
+MinHashLSH index for near dedup, and it holds everything in memory, which is exactly what the
+Ray version avoids.
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ import pyarrow.parquet as pq
 
 from codesweep.config.pipeline import SPLITS, PipelineConfig
 from codesweep.corpus import decontam, dedup, filters, splits
-from codesweep.corpus.schema import EXCLUSIONS_SCHEMA, FILE_COLUMNS, FILES_SCHEMA, KEPT, uid
+from codesweep.corpus.schema import EXCLUSIONS_SCHEMA, FILE_COLUMNS, FILES_SCHEMA, uid
 from codesweep.corpus.sources import resolve_sources
+from codesweep.drops import KEPT
 
 
 def prepare_simple(config: PipelineConfig, *, recipe_dir: Path, cache_root: Path,
@@ -128,7 +130,7 @@ def write_outputs(rows: list[dict], listing_drops: list[dict], config: PipelineC
 
 def write_task(files: pd.DataFrame, task, split: str, seed: int, out_dir: Path) -> None:
     """Run a builder over a whole split at once and write its kept examples."""
-    from codesweep.corpus.steps import kept_examples, run_task_builder, task_table
+    from codesweep.corpus.blocks import kept_examples, run_task_builder, task_table
 
     examples = kept_examples(run_task_builder(files.reset_index(drop=True), task.builder,
                                               task.params, seed))

@@ -1,0 +1,126 @@
+"""The functions the prepare steps have Ray Data map over whole blocks (pandas in, pandas or
+Arrow out), kept free of Ray imports so they test in-process."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+
+from codesweep.corpus.schema import EXCLUSIONS_SCHEMA, FILE_COLUMNS, FILES_SCHEMA
+from codesweep.drops import KEPT
+
+
+def split_table(batch: pd.DataFrame, split: str) -> pa.Table:
+    """The kept rows of one split, as a table with the documented files schema."""
+    rows = batch[(batch["drop_reason"] == KEPT) & (batch["split"] == split)]
+    return pa.Table.from_pandas(rows[FILE_COLUMNS], schema=FILES_SCHEMA, preserve_index=False)
+
+
+def exclusion_table(batch: pd.DataFrame) -> pa.Table:
+    """Dropped working rows as exclusion rows (repo, path, reason, stage, detail)."""
+    rows = batch[batch["drop_reason"] != KEPT]
+    frame = pd.DataFrame({"repo": rows["repo"], "path": rows["path"],
+                          "reason": rows["drop_reason"], "stage": rows["drop_stage"],
+                          "detail": rows["drop_detail"]})
+    return pa.Table.from_pandas(frame, schema=EXCLUSIONS_SCHEMA, preserve_index=False)
+
+
+def ledger_rows(batch: pd.DataFrame) -> pd.DataFrame:
+    """A text-free projection for counting: outcome (stage, reason, split) and sizes."""
+    return pd.DataFrame({
+        "stage": batch["drop_stage"].where(batch["drop_reason"] != KEPT, "kept"),
+        "reason": batch["drop_reason"], "split": batch["split"],
+        "num_bytes": batch["num_bytes"].astype("int64"),
+        "header_stripped": batch["header_stripped"].astype("int64"),
+        "lines_dropped": batch["lines_dropped"].astype("int64"),
+    })
+
+
+def run_task_builder(batch: pd.DataFrame, builder: str, params: dict[str, Any],
+                     seed: int) -> pd.DataFrame:
+    """Apply a registered task builder to a batch of prepared files."""
+    from codesweep.tasks.registry import get_builder
+
+    return get_builder(builder)(batch, params, seed)
+
+
+def dup_count_histogram(batch: pd.DataFrame) -> pd.DataFrame:
+    """Per block: how many kept files stand for 2, 3, ... copies (summed by the driver)."""
+    kept = batch[(batch["drop_reason"] == KEPT) & (batch["dup_count"] > 1)]
+    counts = kept["dup_count"].value_counts()
+    return pd.DataFrame({"dup_count": counts.index.astype("int64"),
+                         "files": counts.to_numpy(dtype="int64")})
+
+
+LEDGER_KEYS = ["stage", "reason", "split"]
+
+
+def ledger_summary(batch: pd.DataFrame) -> pd.DataFrame:
+    """Per block: files, bytes and transform counts per (stage, reason, split) outcome.
+
+    Aggregating per block and summing the small results in the driver avoids a shuffle.
+    """
+    rows = ledger_rows(batch)
+    grouped = rows.groupby(LEDGER_KEYS, as_index=False).agg(
+        files=("num_bytes", "size"), num_bytes=("num_bytes", "sum"),
+        header_stripped=("header_stripped", "sum"), lines_dropped=("lines_dropped", "sum"))
+    return grouped.astype({"files": "int64", "num_bytes": "int64",
+                           "header_stripped": "int64", "lines_dropped": "int64"})
+
+
+def distinct_sha_split(batch: pd.DataFrame, shards: int) -> pd.DataFrame:
+    """(sha, split, shard) of kept rows, deduplicated within the block, for the leakage check."""
+    kept = batch.loc[batch["drop_reason"] == KEPT, ["sha", "split"]].drop_duplicates()
+    return with_hash_shard(kept, "sha", shards)
+
+
+def task_table(frame: pd.DataFrame) -> pa.Table:
+    """A builder's DataFrame as Arrow; columns with no typed value yet become strings."""
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    fields = [pa.field(f.name, pa.string()) if pa.types.is_null(f.type) else f
+              for f in table.schema]
+    return table.cast(pa.schema(fields))
+
+
+def task_batch(batch: pd.DataFrame, builder: str, params: dict[str, Any], seed: int) -> pa.Table:
+    """The Ray Data task step: a builder over a batch of files, as an Arrow table."""
+    return task_table(run_task_builder(batch, builder, params, seed))
+
+
+def task_projection(batch: pd.DataFrame) -> pd.DataFrame:
+    """The text-free counting columns of builder output (tasks.manifest convention).
+
+    Builders that predate the convention (no drop_reason / token columns) count as all kept.
+    """
+    from codesweep.tasks.manifest import PROJECTION_COLUMNS, count_projection
+
+    frame = batch.copy()
+    defaults = {"drop_reason": KEPT, "n_prompt_tokens": 0, "n_completion_tokens": 0}
+    for column in PROJECTION_COLUMNS:
+        if column not in frame.columns:
+            frame[column] = defaults.get(column, "")
+    return count_projection(frame)
+
+
+def kept_examples(batch: pd.DataFrame) -> pd.DataFrame:
+    """Builder output minus the rows it reported as dropped."""
+    if "drop_reason" not in batch.columns:
+        return batch
+    return batch[batch["drop_reason"] == KEPT]
+
+
+def with_hash_shard(batch: pd.DataFrame, column: str, shards: int) -> pd.DataFrame:
+    """Add `shard` from a hex digest column. Group-bys run per shard, not per key: one
+    call handles many keys with vectorised pandas instead of one call per key."""
+    batch = batch.copy()
+    batch["shard"] = [int(value[:8] or "0", 16) % shards for value in batch[column]]
+    return batch
+
+
+def leaking_in_shard(shard: pd.DataFrame) -> pd.DataFrame:
+    """Content hashes of one shard that appear in more than one split."""
+    splits_per_sha = shard.groupby("sha")["split"].agg(lambda s: ",".join(sorted(set(s))))
+    leaks = splits_per_sha[splits_per_sha.str.contains(",")]
+    return pd.DataFrame({"sha": leaks.index.astype(str), "splits": leaks.to_numpy(dtype=str)})

@@ -1,0 +1,259 @@
+"""The steps of `prepare` on Ray Data, one function per step (`corpus.steps` names and orders
+them), each reading and extending the shared `PrepareState`.
+
+Materialisation points are chosen so no step re-reads the sources: after read & filter
+(used for counts, exclusions and dedup), after exact dedup (used for LSH bands and marking),
+and after splitting (used for the writes, checks and task builders).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import ray
+import ray.data
+from ray.data.context import ShuffleStrategy
+
+from codesweep.config.pipeline import SPLITS, TaskConfig
+from codesweep.corpus import blocks, decontam, dedup, filters, splits
+from codesweep.corpus.output import ensure_readable
+from codesweep.corpus.schema import EXCLUSIONS_SCHEMA, FILE_COLUMNS, FILES_SCHEMA
+from codesweep.corpus.sources import ResolvedSource
+from codesweep.corpus.steps import PrepareState
+from codesweep.drops import dropped_rows, kept_rows
+from codesweep.errors import CodesweepError
+
+# Where a file can be dropped (the `drop_stage` column), in pipeline order.
+DROP_STAGES = ["source", "filter", "exact_dedup", "near_dedup", "decontam"]
+
+
+@contextmanager
+def ray_data_settings() -> Iterator[None]:
+    """Ray Data settings for prepare, restored afterwards (later stages share the process).
+
+    Our progress lines replace Ray Data's bars and log lines. The group-bys shuffle little
+    data (hashes, band keys); the task-based sort shuffle runs them in about a second where
+    the actor-based hash shuffle spends many seconds starting its aggregators on 2 cores.
+    """
+    ctx = ray.data.DataContext.get_current()
+    wanted = {"enable_progress_bars": False, "print_on_execution_start": False,
+              "enable_auto_log_stats": False,
+              "shuffle_strategy": ShuffleStrategy.SORT_SHUFFLE_PULL_BASED}
+    saved = {name: getattr(ctx, name) for name in wanted}
+    logger = logging.getLogger("ray.data")
+    saved_level = logger.level
+    for name, value in wanted.items():
+        setattr(ctx, name, value)
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            setattr(ctx, name, value)
+        logger.setLevel(saved_level)
+
+
+def default_partitions() -> int:
+    """Shuffle partitions: a couple per CPU (Ray's default of 200 is slow on a laptop)."""
+    return max(2, min(64, 2 * int(ray.cluster_resources().get("CPU", 2))))
+
+
+def pandas_map(ds: ray.data.Dataset, fn, **kwargs: Any) -> ray.data.Dataset:
+    """map_batches over whole blocks in pandas format, the shape of every step here."""
+    return ds.map_batches(fn, batch_format="pandas", batch_size=None, fn_kwargs=kwargs or None)
+
+
+def read_and_filter(state: PrepareState) -> None:
+    """Listed files -> one working row each, read and checked in parallel batches."""
+    listing = [{**row, "revision": source.revision}
+               for source in state.sources for row in source.files]
+    if not listing:
+        raise CodesweepError(no_files_message(state.sources))
+    per_batch = state.config.execution.files_per_batch
+    blocks_wanted = max(1, -(-len(listing) // per_batch))
+    ds = ray.data.from_items(listing, override_num_blocks=blocks_wanted)
+    state.read = pandas_map(ds, filters.process_batch, cfg=state.config.filters).materialize()
+
+
+def exact_dedup(state: PrepareState) -> None:
+    """Group kept rows by normalised hash; one per group stays (all rows kept, marked)."""
+    kept = pandas_map(state.read, kept_rows)
+    if state.config.dedup.exact:
+        sharded = pandas_map(kept, blocks.with_hash_shard, column="norm_hash",
+                             shards=state.partitions)
+        kept = sharded.groupby("shard", num_partitions=state.partitions).map_groups(
+            dedup.keep_first_per_hash, batch_format="pandas")
+    state.deduped = kept.materialize()
+    if state.config.dedup.exact:
+        state.report["exact_dedup"] = cluster_histogram(state.deduped)
+
+
+def cluster_histogram(deduped: ray.data.Dataset) -> dict[str, Any]:
+    """Exact-duplicate groups: how many, and how many groups of each size."""
+    histogram: Counter[int] = Counter()
+    for row in pandas_map(deduped, blocks.dup_count_histogram).take_all():
+        histogram[int(row["dup_count"])] += int(row["files"])
+    return {"clusters": sum(histogram.values()),
+            "cluster_sizes": {str(k): v for k, v in sorted(histogram.items())}}
+
+
+def near_dedup(state: PrepareState) -> None:
+    """LSH buckets as a group-by on band keys; verified pairs come back, clusters form here."""
+    cfg = state.config.dedup
+    if not cfg.near:
+        return
+    texts = pandas_map(state.deduped, kept_rows).select_columns(["repo", "path", "text"])
+    bands = pandas_map(texts, dedup.band_rows, threshold=cfg.threshold,
+                       num_perm=cfg.num_perm, size=cfg.shingle_size, shards=state.partitions)
+    grouped = bands.groupby("shard", num_partitions=state.partitions)
+    pairs = grouped.map_groups(dedup.shard_pairs, batch_format="pandas",
+                               fn_kwargs={"threshold": cfg.threshold}).take_all()
+    clusters = dedup.clusters_from_pairs(sorted({(p["a"], p["b"]) for p in pairs}))
+    state.near_drops, state.near_sizes = dedup.near_drop_details(clusters)
+    n_bands, n_rows = dedup.lsh_params(cfg.threshold, cfg.num_perm)
+    histogram = Counter(len(members) for members in clusters.values())
+    state.report["near_dedup"] = {
+        "threshold": cfg.threshold, "num_perm": cfg.num_perm, "bands": n_bands,
+        "rows": n_rows, "shingle_size": cfg.shingle_size, "clusters": len(clusters),
+        "cluster_sizes": {str(k): v for k, v in sorted(histogram.items())}}
+
+
+def decontaminate_and_split(state: PrepareState) -> None:
+    """Mark near duplicates and contaminated files, assign splits; materialised."""
+    ds = state.deduped
+    if state.near_drops or state.near_sizes:
+        ds = pandas_map(ds, dedup.mark_near_duplicates, drops=state.near_drops,
+                        sizes=state.near_sizes)
+    if state.bench is not None:
+        state.report["decontam"] = {"benchmark_items": len(state.bench.ids),
+                                    "benchmark_digest": state.bench.digest()}
+        ds = pandas_map(ds, decontam.mark_contaminated, bench=state.bench,
+                        cfg=state.config.decontam)
+    state.final = pandas_map(ds, splits.assign_splits, cfg=state.config.split,
+                             seed=state.config.seed).materialize()
+
+
+def count(state: PrepareState) -> None:
+    """Files per stage and drop reason, per split, and transform counts; the empty check."""
+    dropped_early = pandas_map(pandas_map(state.read, dropped_rows), blocks.ledger_summary)
+    parts = dropped_early.take_all() + pandas_map(state.final, blocks.ledger_summary).take_all()
+    ledger = pd.DataFrame(parts, columns=[*blocks.LEDGER_KEYS, "files", "num_bytes",
+                                          "header_stripped", "lines_dropped"])
+    counts = stage_counts(ledger, listing_drops(state.sources))
+    state.report["counts"] = counts
+    state.report["transforms"] = {
+        "license_header_stripped": int(ledger["header_stripped"].sum()),
+        "lines_dropped": int(ledger["lines_dropped"].sum())}
+    kept = ledger[ledger["stage"] == "kept"].groupby("split")[["files", "num_bytes"]].sum()
+    state.report["splits"] = {
+        split: {"files": int(kept["files"].get(split, 0)),
+                "bytes": int(kept["num_bytes"].get(split, 0))} for split in SPLITS}
+    if counts["kept"] == 0:
+        raise CodesweepError(empty_corpus_message(counts))
+
+
+def leakage_check(state: PrepareState) -> None:
+    """Prove that no content hash sits in two splits (a guard against dedup bugs)."""
+    pairs = pandas_map(state.final, blocks.distinct_sha_split, shards=state.partitions)
+    leaks = pairs.groupby("shard", num_partitions=state.partitions).map_groups(
+        blocks.leaking_in_shard, batch_format="pandas").take(5)
+    if leaks:
+        shown = ", ".join(f"{row['sha'][:12]} in {row['splits']}" for row in leaks)
+        raise CodesweepError(f"split leakage check failed: {shown}")
+    state.report["leakage_check"] = "passed: no content sha in two splits"
+
+
+def write_outputs(state: PrepareState) -> None:
+    """files/<split>/ for each split (an empty split still gets a readable part), and
+    exclusions/: every dropped file with its stage, reason and detail."""
+    for split in SPLITS:
+        table = state.final.map_batches(blocks.split_table, batch_format="pandas",
+                                        batch_size=None, fn_kwargs={"split": split}).materialize()
+        write_parquet(state, table, state.staging / "files" / split, FILES_SCHEMA)
+        state.split_sets[split] = table
+    parts = [ds.map_batches(blocks.exclusion_table, batch_format="pandas", batch_size=None)
+             for ds in (state.read, state.final)]
+    listed_drops = listing_drops(state.sources)
+    if listed_drops:
+        parts.append(ray.data.from_arrow(pa.Table.from_pylist(listed_drops,
+                                                              schema=EXCLUSIONS_SCHEMA)))
+    write_parquet(state, parts[0].union(*parts[1:]), state.staging / "exclusions",
+                  EXCLUSIONS_SCHEMA)
+
+
+def write_parquet(state: PrepareState, ds: ray.data.Dataset, directory: Path,
+                  schema: pa.Schema) -> None:
+    """Write a dataset as Parquet parts; leave one empty part if it has no rows."""
+    ds.write_parquet(str(directory), min_rows_per_file=state.config.execution.min_rows_per_file)
+    ensure_readable(directory, schema)
+
+
+def build_tasks(state: PrepareState) -> None:
+    """tasks/<name>/<split>/: each builder over its splits; drops counted, not written."""
+    report = {}
+    for task in state.config.tasks:
+        # Run once on no files: bad params fail here, in one line, and we learn the columns.
+        empty = blocks.task_table(blocks.run_task_builder(
+            pd.DataFrame(columns=FILE_COLUMNS), task.builder, task.params, state.config.seed))
+        report[task.output_name] = {
+            split: build_task_split(state, task, split, empty.schema) for split in task.splits}
+    state.report["tasks"] = report
+
+
+def build_task_split(state: PrepareState, task: TaskConfig, split: str,
+                     schema: pa.Schema) -> dict[str, Any]:
+    """One task on one split: materialise, count (text-free projection), write kept rows."""
+    from codesweep.tasks.manifest import summarize
+
+    examples = pandas_map(state.split_sets[split], blocks.task_batch, builder=task.builder,
+                          params=task.params, seed=state.config.seed).materialize()
+    projection = pandas_map(examples, blocks.task_projection).to_pandas()
+    directory = state.staging / "tasks" / task.output_name / split
+    write_parquet(state, pandas_map(examples, blocks.kept_examples), directory, schema)
+    summary = summarize(projection).get(split) if len(projection) else None
+    return summary or {"examples": 0, "dropped": {}}
+
+
+def listing_drops(sources: list[ResolvedSource]) -> list[dict]:
+    """Exclusion rows of the files the sources' listing already dropped."""
+    return [row for source in sources for row in source.dropped]
+
+
+def no_files_message(sources: list[ResolvedSource]) -> str:
+    """Why nothing was listed: the sources, their roots and what their listing dropped."""
+    parts = [f"{s.name} ({s.root}): {len(s.dropped)} unusable" for s in sources]
+    return "no files matched the include globs and languages in any source: " + "; ".join(parts)
+
+
+def stage_counts(ledger: pd.DataFrame, listing_drops: list[dict]) -> dict[str, Any]:
+    """Per stage in pipeline order: files in, dropped per reason, files out."""
+    dropped = {stage: Counter() for stage in DROP_STAGES}
+    for row in listing_drops:
+        dropped["source"][row["reason"]] += 1
+    for row in ledger[ledger["stage"] != "kept"].itertuples():
+        dropped[row.stage][row.reason] += int(row.files)
+    listed = len(listing_drops) + int(ledger["files"].sum())
+    stages, remaining = {}, listed
+    for stage in DROP_STAGES:
+        total = sum(dropped[stage].values())
+        stages[stage] = {"in": remaining, "dropped": dict(sorted(dropped[stage].items())),
+                         "out": remaining - total}
+        remaining -= total
+    return {"listed": listed, "kept": remaining, "stages": stages}
+
+
+def empty_corpus_message(counts: dict[str, Any]) -> str:
+    """One line: nothing survived, and the biggest reasons why."""
+    reasons = Counter()
+    for stage in counts["stages"].values():
+        reasons.update(stage["dropped"])
+    top = ", ".join(f"{reason} {n}" for reason, n in reasons.most_common(5))
+    return (f"no files left after filtering: {counts['listed']} listed, all dropped ({top}); "
+            "loosen the filters: section or check the sources' include globs")
