@@ -28,7 +28,7 @@ from codesweep.train.batches import Batches, encode_files, encode_pairs, explici
 from codesweep.train.engine import STATE_FILE, DeepSpeedEngine, Engine, make_engine
 from codesweep.train.steps import global_mean, loss_totals, seed_everything
 
-__all__ = ["STATE_FILE", "WorkerEnv", "train_lora"]
+__all__ = ["STATE_FILE", "WorkerEnv", "set_up_packing", "train_lora"]
 
 
 @dataclass
@@ -62,7 +62,7 @@ def train_lora(spec: dict[str, Any], env: WorkerEnv) -> dict[str, Any]:
         model.to(device)  # quantized weights were placed by from_pretrained and cannot move
     seq2seq = bool(model.config.is_encoder_decoder)
     accum = recipe.grad_accum_for(env.world_size)
-    mask_dtype = _mask_dtype(model, recipe)
+    mask_dtype = set_up_packing(model, recipe)
     train_rows = _train_batches(env, tokenizer, recipe, seq2seq, accum)
     val_rows = _encode(env.val_texts(), tokenizer, recipe, seq2seq, recipe.data.val_blocks)
     val_rows = val_rows.select(slice(env.rank, None, env.world_size))
@@ -173,8 +173,14 @@ def _encode(rows: Iterator[Any], tokenizer: Any, recipe: TuningRecipe, seq2seq: 
                         per_document=per_document)
 
 
-def _mask_dtype(model: Any, recipe: TuningRecipe) -> torch.dtype | None:
-    """The dtype of the explicit document mask packed rows need with this model, if any."""
+def set_up_packing(model: Any, recipe: TuningRecipe) -> torch.dtype | None:
+    """Ready `model` for packed rows; return the dtype of the explicit document mask they
+    need with this model's attention, None when transformers cuts documents itself.
+
+    The KV cache goes off: training never reads it, and with a cache transformers skips its
+    packed-sequence detection, so sdpa would let documents attend to each other.
+    """
+    model.config.use_cache = False
     if recipe.data.packing_attention != "per_document":
         return None
     dtype = model.get_input_embeddings().weight.dtype
