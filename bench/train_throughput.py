@@ -1,12 +1,16 @@
 """Training throughput: tokens/s and step time of LoRA fine-tuning.
 
 CPU section: the tiny Llama on Ray Train with 1 and 2 workers (medians over reports after the
-first, over --repeats runs; the 2-worker ratio is printed). GPU section (skipped without
-CUDA): a 1B-class Llama built from a config (no download), LoRA bf16 and QLoRA 4-bit, each
-without and with DeepSpeed ZeRO-2 (skipped without deepspeed), in one process: tokens/s,
-peak memory and model FLOPs utilisation (MFU).
+first, over --repeats runs; the 2-worker ratio is printed). Packing section (no Ray): the tiny
+Llama trained in one process on packed files with `data.packing_attention` per_document vs
+shared, per attention implementation (sdpa: transformers' packed-sequence mask; eager: our
+explicit block-diagonal mask): tokens/s medians of 3 runs and the per-document cost as a
+ratio. GPU section (skipped without CUDA): a 1B-class Llama built from a config (no
+download), LoRA bf16 and QLoRA 4-bit, each without and with DeepSpeed ZeRO-2 (skipped
+without deepspeed), in one process: tokens/s, peak memory and model FLOPs utilisation (MFU).
 
     python bench/train_throughput.py --steps 30 --report-every 10 --repeats 2
+    python bench/train_throughput.py --packing-only --steps 20 --report-every 5
     python bench/train_throughput.py --gpu-only --steps 20 --report-every 5
 """
 
@@ -89,6 +93,37 @@ def cpu_section(root: Path, args: argparse.Namespace) -> None:
     print(f"cpu  2 workers / 1 worker: tokens/s x{rows[2][0] / rows[1][0]:.2f}, "
           f"step time x{rows[2][1] / rows[1][1]:.2f}")
     ray.shutdown()
+
+
+def packing_section(root: Path, args: argparse.Namespace) -> None:
+    """tokens/s of packed training, per_document vs shared attention, median of 3 runs."""
+    model_dir = root / "tiny"
+    if not (model_dir / "config.json").is_file():
+        texts = make_files(root)
+        tokenizer = train_tokenizer(texts[:200], TINY.vocab_size)
+        save_atomically(build_tiny_model(TINY, tokenizer), tokenizer, model_dir)
+    for attn in ("sdpa", "eager"):
+        speed = {mode: statistics.median(
+            packed_run(root, model_dir, args, attn, mode, repeat) for repeat in range(3))
+            for mode in ("shared", "per_document")}
+        print(f"cpu  packing attn={attn:5s}  tokens/s shared {speed['shared']:9.0f}  "
+              f"per_document {speed['per_document']:9.0f}  "
+              f"per_document/shared x{speed['per_document'] / speed['shared']:.3f}")
+
+
+def packed_run(root: Path, model_dir: Path, args: argparse.Namespace, attn: str, mode: str,
+               repeat: int) -> float:
+    """Steady tokens/s of one in-process run on packed raw files."""
+    from codesweep.train.local import run_local
+
+    out = root / f"packing-{attn}-{mode}-{repeat}"
+    run_spec = spec(root, model_dir, args.steps, args.report_every,
+                    model={"attn_implementation": attn},
+                    data={"packing_attention": mode, "window": 256},
+                    train={"num_workers": 0, "torch_threads": args.threads})
+    run_local(run_spec, root / "files", out)
+    reports = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    return steady(reports, "tokens_per_s")
 
 
 def _collect(make_trainer: Any, run_spec: dict, storage: Path, name: str) -> list[dict]:
@@ -180,12 +215,18 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--report-every", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--gpu-only", action="store_true")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads, packing runs")
+    only = parser.add_mutually_exclusive_group()
+    only.add_argument("--gpu-only", action="store_true")
+    only.add_argument("--packing-only", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="codesweep-bench-") as tmp:
-        if not args.gpu_only:
+        if not (args.gpu_only or args.packing_only):
             cpu_section(Path(tmp), args)
-        gpu_section(Path(tmp), args)
+        if not args.gpu_only:
+            packing_section(Path(tmp), args)
+        if not args.packing_only:
+            gpu_section(Path(tmp), args)
 
 
 if __name__ == "__main__":
