@@ -83,3 +83,47 @@ def test_packed_step_equals_one_big_batch(tokenizer) -> None:
     for name, grad in gradients(model).items():
         torch.testing.assert_close(accumulated_grads[name], grad, rtol=1e-4, atol=1e-7,
                                    msg=name)
+
+
+def _ddp_rank(rank: int, world: int, port: int, tokenizer, out: str) -> None:
+    """One DDP worker (gloo): its share of the examples, one accumulated step."""
+    import torch.distributed as dist
+    from torch.nn.parallel import DistributedDataParallel
+
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
+                            world_size=world)
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    model = build_tiny_model(TINY, tokenizer).eval()
+    engine = TorchEngine(model, DistributedDataParallel(model), optimizer=None, scheduler=None,
+                         max_grad_norm=1.0, world_size=world)
+    rows = encode_pairs(PAIRS, tokenizer, 48, len(PAIRS), packing=False, completion_only=True,
+                        seq2seq=False).select(slice(rank, None, world))
+    loss = engine.accumulate([rows.micro_batch(index, 1) for index in range(len(rows))])
+    if rank == 0:
+        torch.save({"loss": loss, "grads": gradients(model)}, out)
+    dist.destroy_process_group()
+
+
+def test_ddp_workers_share_one_per_token_loss(tokenizer, tmp_path: Path) -> None:
+    """Two workers with unequal target counts: all-reduced token counts give the gradients
+    of one big batch, not the mean of two per-worker means."""
+    import socket
+
+    import torch.multiprocessing as mp
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    out = tmp_path / "rank0.pt"
+    mp.spawn(_ddp_rank, args=(2, port, tokenizer, str(out)), nprocs=2, join=True)
+    distributed = torch.load(out)
+    torch.manual_seed(0)
+    model = build_tiny_model(TINY, tokenizer).eval()
+    rows = encode_pairs(PAIRS, tokenizer, 48, len(PAIRS), packing=False, completion_only=True,
+                        seq2seq=False)
+    single = engine_for(model).accumulate([rows.micro_batch(0, len(PAIRS))])
+    assert distributed["loss"] == pytest.approx(single, rel=1e-5)
+    for name, grad in gradients(model).items():
+        torch.testing.assert_close(distributed["grads"][name], grad, rtol=1e-4, atol=1e-7,
+                                   msg=name)
