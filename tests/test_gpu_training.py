@@ -187,6 +187,15 @@ def test_qlora_merge_generates_what_the_adapter_generates(workspace: Path,
     for prompt in PROMPTS:
         assert continuation(merged, tokenizer, prompt) == continuation(
             adapter, tokenizer, prompt), prompt
+    # A tiny model's greedy tokens can agree by chance: the logits must agree too, far closer
+    # than the adapter moved them away from the base.
+    ids = tokenizer(PROMPTS[0], return_tensors="pt")["input_ids"].to("cuda:0")
+    with torch.no_grad():
+        merged_logits, adapter_logits = merged(ids).logits, adapter(ids).logits
+        with adapter.disable_adapter():
+            base_logits = adapter(ids).logits
+    moved = (adapter_logits - base_logits).abs().max().item()
+    assert moved > 0 and (merged_logits - adapter_logits).abs().max().item() < 0.25 * moved
 
 
 def continuation(model, tokenizer, prompt: str) -> list[int]:
