@@ -1,12 +1,17 @@
 """Training throughput: tokens/s and step time of LoRA fine-tuning.
 
 CPU section: the tiny Llama on Ray Train with 1 and 2 workers (medians over reports after the
-first, over --repeats runs; the 2-worker ratio is printed). GPU section (skipped without
-CUDA): a 1B-class Llama built from a config (no download), LoRA bf16 and QLoRA 4-bit, each
-without and with DeepSpeed ZeRO-2 (skipped without deepspeed), in one process: tokens/s,
-peak memory and model FLOPs utilisation (MFU).
+first, over --repeats runs; the 2-worker ratio is printed). Packing section (no Ray): the tiny
+Llama's LoRA steps in one process on packed files with `data.packing_attention`
+per_document vs shared, per attention implementation (sdpa: transformers' packed-sequence
+mask; eager: our explicit block-diagonal mask): tokens/s medians of 3 interleaved timings and
+the per-document cost as a ratio. GPU section (skipped without CUDA): a 1B-class Llama
+built from a config (no download), LoRA bf16 and QLoRA 4-bit, each without and with
+DeepSpeed ZeRO-2 (skipped without deepspeed), in one process: tokens/s, peak memory and
+model FLOPs utilisation (MFU).
 
     python bench/train_throughput.py --steps 30 --report-every 10 --repeats 2
+    python bench/train_throughput.py --packing-only --steps 20 --report-every 5
     python bench/train_throughput.py --gpu-only --steps 20 --report-every 5
 """
 
@@ -89,6 +94,64 @@ def cpu_section(root: Path, args: argparse.Namespace) -> None:
     print(f"cpu  2 workers / 1 worker: tokens/s x{rows[2][0] / rows[1][0]:.2f}, "
           f"step time x{rows[2][1] / rows[1][1]:.2f}")
     ray.shutdown()
+
+
+def packing_section(root: Path, args: argparse.Namespace) -> None:
+    """tokens/s of LoRA steps on packed windows, per_document vs shared attention: the same
+    rows, modes interleaved (machine load hits both alike), median of 3 timings each."""
+    import torch
+
+    torch.set_num_threads(args.threads)
+    texts = make_files(root)
+    model_dir = root / "tiny"
+    if not (model_dir / "config.json").is_file():
+        tokenizer = train_tokenizer(texts[:200], TINY.vocab_size)
+        save_atomically(build_tiny_model(TINY, tokenizer), tokenizer, model_dir)
+    modes = ("shared", "per_document")
+    for attn in ("sdpa", "eager"):
+        setups = {mode: packed_setup(model_dir, texts, attn, mode, args.steps) for mode in modes}
+        timings: dict[str, list[float]] = {mode: [] for mode in modes}
+        for _ in range(3):
+            for mode in modes:
+                timings[mode].append(packed_tokens_per_s(*setups[mode]))
+        speed = {mode: statistics.median(timings[mode]) for mode in modes}
+        print(f"cpu  packing attn={attn:5s}  tokens/s shared {speed['shared']:8.0f}  "
+              f"per_document {speed['per_document']:8.0f}  "
+              f"per_document/shared x{speed['per_document'] / speed['shared']:.3f}")
+
+
+def packed_setup(model_dir: Path, texts: list[str], attn: str, mode: str, steps: int
+                 ) -> tuple[Any, list[dict]]:
+    """(engine, micro batches) as the training loop builds them for `attn` and `mode`."""
+    import torch
+
+    from codesweep.models.adapters import load_for_training
+    from codesweep.train.batches import encode_files
+    from codesweep.train.engine import make_engine
+    from codesweep.train.loop import set_up_packing
+
+    run_spec = spec(Path("-"), model_dir, steps, steps, model={"attn_implementation": attn},
+                    data={"packing_attention": mode, "window": 256})
+    recipe = TuningRecipe.model_validate(run_spec["recipe"])
+    torch.manual_seed(0)
+    model, tokenizer = load_for_training(str(model_dir), recipe)
+    size = recipe.data.micro_batch_size
+    rows = encode_files(texts, tokenizer, recipe.data.window, size * steps,
+                        per_document=mode == "per_document")
+    rows = rows.with_explicit_mask(set_up_packing(model, recipe))
+    engine = make_engine(model, recipe, 1, lambda wrapped: wrapped)
+    batches = [rows.micro_batch(index, size) for index in range(steps)]
+    engine.step(batches[:1])  # warm-up: first-call allocations are not the mask's cost
+    return engine, batches
+
+
+def packed_tokens_per_s(engine: Any, batches: list[dict]) -> float:
+    import time
+
+    started = time.perf_counter()
+    for batch in batches:
+        engine.step([batch])
+    return sum(b["input_ids"].numel() for b in batches) / (time.perf_counter() - started)
 
 
 def _collect(make_trainer: Any, run_spec: dict, storage: Path, name: str) -> list[dict]:
@@ -180,12 +243,18 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--report-every", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--gpu-only", action="store_true")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads, packing runs")
+    only = parser.add_mutually_exclusive_group()
+    only.add_argument("--gpu-only", action="store_true")
+    only.add_argument("--packing-only", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="codesweep-bench-") as tmp:
-        if not args.gpu_only:
+        if not (args.gpu_only or args.packing_only):
             cpu_section(Path(tmp), args)
-        gpu_section(Path(tmp), args)
+        if not args.gpu_only:
+            packing_section(Path(tmp), args)
+        if not args.packing_only:
+            gpu_section(Path(tmp), args)
 
 
 if __name__ == "__main__":

@@ -39,6 +39,7 @@ def test_zero2_fills_auto_fields_from_the_recipe() -> None:
     assert config["bf16"] == {"enabled": True} and config["fp16"] == {"enabled": False}
     assert config["zero_optimization"]["stage"] == 2
     assert "offload_optimizer" not in config["zero_optimization"]
+    assert config["optimizer"]["params"]["torch_adam"] is True  # nothing to compile
 
 
 def test_zero2_with_optimizer_offload_and_fp16() -> None:
@@ -47,6 +48,7 @@ def test_zero2_with_optimizer_offload_and_fp16() -> None:
                                                                  "pin_memory": True}
     assert config["gradient_accumulation_steps"] == 2  # 32 / (4 x 4): real world size wins
     assert config["fp16"] == {"enabled": True} and config["bf16"] == {"enabled": False}
+    assert "torch_adam" not in config["optimizer"]["params"]  # offload runs DeepSpeed's CPU Adam
 
 
 @pytest.mark.parametrize("offload", [False, True])

@@ -104,3 +104,23 @@ def test_unloadable_model_is_a_one_line_error_before_training(tmp_path: Path) ->
         check_loadable(str(tmp_path / "nowhere"))
     with pytest.raises(CodesweepError, match="cannot load a tokenizer"):
         load_tokenizer(tmp_path)
+
+
+@pytest.mark.parametrize("method", ["full", "lora"])
+def test_activation_checkpointing_uses_no_deprecated_api(workspace: Path, method: str) -> None:
+    import warnings
+
+    from codesweep.models.adapters import load_for_training
+
+    spec = spec_for(workspace, method=method)
+    spec["recipe"]["model"]["gradient_checkpointing"] = True
+    recipe = TuningRecipe.model_validate(spec["recipe"])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model, _ = load_for_training(spec["base_path"], recipe)
+    deprecated = [str(w.message) for w in caught
+                  if issubclass(w.category, (DeprecationWarning, FutureWarning))
+                  and "checkpointing_enable" in str(w.message)]
+    assert deprecated == []
+    base = model.get_base_model() if method == "lora" else model
+    assert base.is_activation_checkpointing and model.config.use_cache is False

@@ -251,10 +251,21 @@ def test_same_seed_same_losses_and_exact_resume_with_dropout(workspace: Path) ->
 
 
 def test_full_fine_tune_saves_whole_model_and_resumes(workspace: Path) -> None:
-    out = workspace / "run-full"
-    spec = task_spec(workspace, train={"method": "full", "max_steps": 2, "report_every": 1})
-    run_local(spec, workspace / "prepared" / "files", out)
-    names = {p.name for p in (out / "checkpoint_2").iterdir()}
+    import shutil
+
+    out, cut = workspace / "run-full", workspace / "run-full-cut"
+    spec = task_spec(workspace, train={"method": "full", "max_steps": 4, "report_every": 2})
+    for run in (out, cut):
+        run_local(spec, workspace / "prepared" / "files", run)
+    names = {p.name for p in (out / "checkpoint_4").iterdir()}
     assert {"model.safetensors", "config.json", "tokenizer.json"} <= names
     assert "adapter_model.safetensors" not in names
     np.testing.assert_equal(len(read_metrics(out)), 2)
+    # Stopped after step 2's checkpoint: the rerun starts from its weights and optimizer.
+    shutil.rmtree(cut / "checkpoint_4")
+    (cut / "metrics.jsonl").write_text(json.dumps(read_metrics(cut)[0]) + "\n")
+    run_local(spec, workspace / "prepared" / "files", cut)
+    resumed, uninterrupted = read_metrics(cut), read_metrics(out)
+    assert [r["step"] for r in resumed] == [2, 4]  # step 2 not trained again
+    for key in ("train_loss", "val_loss"):
+        assert resumed[1][key] == pytest.approx(uninterrupted[1][key], rel=1e-5)

@@ -112,6 +112,9 @@ class DataConfig(Section):
         "null = raw files, packed")
     packing: bool | None = Field(
         None, description="join sequences into full windows; null = on for files, off for tasks")
+    packing_attention: Literal["per_document", "shared"] = Field(
+        "per_document", description="packed windows: per_document = each document attends "
+        "only to itself (positions restart); shared = attention across the whole window")
     completion_only_loss: bool = Field(True, description="tasks: no loss on prompt tokens")
     ir_variant: Literal["A", "B", "C"] | None = Field(
         None, description="IR ablation: reads tasks/<task>_<variant>/; C also adds IR tokens")

@@ -51,15 +51,27 @@ def load_for_training(base_path: str, recipe: TuningRecipe, new_tokens: Sequence
                             attn_implementation=model_cfg.attn_implementation, **extra)
     new_ids = add_tokens(tokenizer, model, list(new_tokens)) if new_tokens else []
     if model_cfg.quantization.bits:
-        model = prepare_for_kbit_training(model, model_cfg.gradient_checkpointing)
-    elif model_cfg.gradient_checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model = prepare_for_kbit_training(model)
     if model_cfg.gradient_checkpointing:
+        enable_activation_checkpointing(model)
         model.config.use_cache = False  # the KV cache is useless in training and conflicts
     if recipe.train.method == "lora":
         model = _attach_lora(model, recipe, new_ids)
     model.train()
     return model, tokenizer
+
+
+def enable_activation_checkpointing(model: Any) -> None:
+    """Recompute activations in the backward pass (non-reentrant: frozen inputs need no grad).
+
+    transformers 5 renamed `gradient_checkpointing_enable` (removed in 6); older releases
+    only have the old name.
+    """
+    kwargs = {"use_reentrant": False}
+    if hasattr(model, "activation_checkpointing_enable"):
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+    else:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
 
 
 def _attach_lora(model: Any, recipe: TuningRecipe, new_ids: list[int]) -> Any:

@@ -35,6 +35,12 @@ def template(ds: DeepSpeedConfig, schedule: str) -> dict[str, Any]:
         zero["stage3_gather_16bit_weights_on_model_save"] = True
         if ds.offload_params:
             zero["offload_param"] = {"device": "cpu", "pin_memory": True}
+    optimizer_params: dict[str, Any] = {"lr": AUTO, "weight_decay": AUTO,
+                                        "betas": [0.9, 0.999], "eps": 1e-8}
+    if not ds.offload_optimizer:
+        # torch's AdamW: DeepSpeed's fused Adam is compiled on first use (needs nvcc, minutes);
+        # an offloaded optimizer runs DeepSpeed's CPU Adam, which it requires
+        optimizer_params["torch_adam"] = True
     scheduler_params: dict[str, Any] = {"warmup_num_steps": AUTO, "warmup_type": "linear"}
     if schedule != "constant":
         scheduler_params["total_num_steps"] = AUTO
@@ -44,8 +50,7 @@ def template(ds: DeepSpeedConfig, schedule: str) -> dict[str, Any]:
         "train_micro_batch_size_per_gpu": AUTO, "gradient_accumulation_steps": AUTO,
         "train_batch_size": AUTO, "gradient_clipping": AUTO,
         "bf16": {"enabled": AUTO}, "fp16": {"enabled": AUTO},
-        "optimizer": {"type": "AdamW", "params": {"lr": AUTO, "weight_decay": AUTO,
-                                                  "betas": [0.9, 0.999], "eps": 1e-8}},
+        "optimizer": {"type": "AdamW", "params": optimizer_params},
         "scheduler": {"type": SCHEDULERS[schedule], "params": scheduler_params},
         "zero_optimization": zero,
         "steps_per_print": 10**9,  # our loop reports; keep DeepSpeed's own log quiet

@@ -45,10 +45,9 @@ def bnb_config(quant: QuantizationConfig) -> Any:
     return None
 
 
-def prepare_for_kbit_training(model: Any, gradient_checkpointing: bool) -> Any:
-    """PEFT's k-bit preparation: norms in fp32, input grads on, optional checkpointing."""
+def prepare_for_kbit_training(model: Any) -> Any:
+    """PEFT's k-bit preparation: norms in fp32, quantized weights frozen. Activation
+    checkpointing is left to the caller (PEFT would call the API transformers deprecates)."""
     from peft import prepare_model_for_kbit_training
 
-    return prepare_model_for_kbit_training(
-        model, use_gradient_checkpointing=gradient_checkpointing,
-        gradient_checkpointing_kwargs={"use_reentrant": False})
+    return prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)

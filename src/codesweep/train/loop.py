@@ -24,11 +24,11 @@ import torch
 from codesweep.config.schema import TuningRecipe
 from codesweep.errors import CodesweepError
 from codesweep.train import checkpoints
-from codesweep.train.batches import Batches, encode_files, encode_pairs
+from codesweep.train.batches import Batches, encode_files, encode_pairs, explicit_mask_dtype
 from codesweep.train.engine import STATE_FILE, DeepSpeedEngine, Engine, make_engine
-from codesweep.train.steps import global_mean, mean_loss, seed_everything
+from codesweep.train.steps import global_mean, loss_totals, seed_everything
 
-__all__ = ["STATE_FILE", "WorkerEnv", "train_lora"]
+__all__ = ["STATE_FILE", "WorkerEnv", "set_up_packing", "train_lora"]
 
 
 @dataclass
@@ -64,9 +64,11 @@ def train_lora(spec: dict[str, Any], env: WorkerEnv) -> dict[str, Any]:
         model.to(device)  # quantized weights were placed by from_pretrained and cannot move
     seq2seq = bool(model.config.is_encoder_decoder)
     accum = recipe.grad_accum_for(env.world_size)
+    mask_dtype = set_up_packing(model, recipe)
     train_rows = _train_batches(env, tokenizer, recipe, seq2seq, accum)
     val_rows = _encode(env.val_texts(), tokenizer, recipe, seq2seq, recipe.data.val_blocks)
     val_rows = val_rows.select(slice(env.rank, None, env.world_size))
+    train_rows, val_rows = (rows.with_explicit_mask(mask_dtype) for rows in (train_rows, val_rows))
     engine = make_engine(model, recipe, env.world_size, env.wrap_model)
     start = _resume(env.resume_dir, model, engine)
     run = _Run(recipe, env, model, tokenizer, engine, device, train_rows, val_rows, accum)
@@ -111,11 +113,13 @@ class _Run:
     def metrics(self, step: int, losses: list[float], tokens: int, elapsed: float
                 ) -> dict[str, Any]:
         size = self.recipe.data.micro_batch_size
-        val = mean_loss(self.engine.forward, self.val_rows, size, self.device)
+        seq2seq = bool(self.model.config.is_encoder_decoder)
+        val_total, val_tokens = loss_totals(self.engine.forward, self.val_rows, size,
+                                            self.device, seq2seq)
         return {
             "step": step,
-            "train_loss": global_mean(sum(losses), len(losses)),
-            "val_loss": global_mean(val * len(self.val_rows), len(self.val_rows)),
+            "train_loss": sum(losses) / len(losses),  # step losses are global already
+            "val_loss": global_mean(val_total, val_tokens),  # per token over all workers
             "lr": self.engine.lr(),
             "tokens_per_s": global_mean(tokens / max(elapsed, 1e-9), 1) * self.env.world_size,
             "step_time_s": elapsed / max(1, len(losses)),  # includes this window's data moves
@@ -159,14 +163,30 @@ def _default_device(local_rank: int) -> str:
 def _encode(rows: Iterator[Any], tokenizer: Any, recipe: TuningRecipe, seq2seq: bool,
             limit: int) -> Batches:
     data = recipe.data
+    per_document = data.packing_attention == "per_document"
     if not data.task:
         if seq2seq:
             raise CodesweepError("data.task: an encoder-decoder model trains on prompt -> "
                                  "completion pairs; name a prepared task")
-        return encode_files(rows, tokenizer, data.window, limit)
+        return encode_files(rows, tokenizer, data.window, limit, per_document=per_document)
     packing = bool(data.packing)  # tasks: off unless asked for
     return encode_pairs(rows, tokenizer, data.window, limit, packing=packing,
-                        completion_only=data.completion_only_loss, seq2seq=seq2seq)
+                        completion_only=data.completion_only_loss, seq2seq=seq2seq,
+                        per_document=per_document)
+
+
+def set_up_packing(model: Any, recipe: TuningRecipe) -> torch.dtype | None:
+    """Ready `model` for packed rows; return the dtype of the explicit document mask they
+    need with this model's attention, None when transformers cuts documents itself.
+
+    The KV cache goes off: training never reads it, and with a cache transformers skips its
+    packed-sequence detection, so sdpa would let documents attend to each other.
+    """
+    model.config.use_cache = False
+    if recipe.data.packing_attention != "per_document":
+        return None
+    dtype = model.get_input_embeddings().weight.dtype
+    return explicit_mask_dtype(model.config._attn_implementation, dtype)
 
 
 def _train_batches(env: WorkerEnv, tokenizer: Any, recipe: TuningRecipe, seq2seq: bool,
@@ -186,8 +206,8 @@ def _train_batches(env: WorkerEnv, tokenizer: Any, recipe: TuningRecipe, seq2seq
 
 
 def _real_tokens(batch: dict[str, torch.Tensor]) -> int:
-    mask = batch.get("attention_mask")
-    return int(mask.sum()) if mask is not None else batch["input_ids"].numel()
+    mask = batch.get("attention_mask")  # 2D: padded rows; 4D: a packed rows' document mask
+    return int(mask.sum()) if mask is not None and mask.dim() == 2 else batch["input_ids"].numel()
 
 
 def _resume(directory: Path | None, model: Any, engine: Engine) -> int:
