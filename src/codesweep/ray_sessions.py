@@ -32,9 +32,12 @@ def ray_temp_root() -> Path:
 def mark_session(session_dir: Path | None = None) -> Path:
     """Mark a session directory (default: the connected Ray's) as started by this process."""
     if session_dir is None:
-        import ray
+        from ray._private import worker
 
-        session_dir = Path(ray._private.worker._global_node.get_session_dir_path())
+        node = worker._global_node
+        if node is None:
+            raise RuntimeError("mark_session: Ray is not initialised in this process")
+        session_dir = Path(node.get_session_dir_path())
     marker = Path(session_dir) / MARKER
     marker.write_text(json.dumps(asdict(Holder.me())))
     return marker

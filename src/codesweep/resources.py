@@ -46,12 +46,12 @@ def resource_error(exc: BaseException, path: Path | str | None = None,
     for cause in _chain(exc):
         if isinstance(cause, OSError) and cause.errno in ADVICE:
             named = cause.filename if not (path and path_wins) else None
-            where = named or path or "(unknown path)"
+            where = str(named or path or "(unknown path)")
             advice = ADVICE[cause.errno].format(free=_free_space(where))
             return CodesweepError(f"{where}: {advice}")
-        advice = _sqlite_advice(cause)
-        if advice:
-            return CodesweepError(f"{path or 'MLflow store'}: {advice.format(free='')}")
+        store_advice = _sqlite_advice(cause)
+        if store_advice:
+            return CodesweepError(f"{path or 'MLflow store'}: {store_advice.format(free='')}")
     return None
 
 

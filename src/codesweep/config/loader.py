@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import copy
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -260,7 +261,7 @@ def validate(schema: type[ModelT], data: dict[str, Any], source: str | Path) -> 
         raise CodesweepError(describe_error(schema, exc.errors()[0], source)) from None
 
 
-def describe_error(schema: type[BaseModel], error: dict[str, Any], source: str | Path) -> str:
+def describe_error(schema: type[BaseModel], error: Mapping[str, Any], source: str | Path) -> str:
     """Turn one pydantic error into `file: path: problem; allowed ... (did you mean ...)`."""
     location = [str(part) for part in error["loc"]]
     dotted = ".".join(location) or "(top level)"

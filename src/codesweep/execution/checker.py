@@ -31,6 +31,7 @@ import functools
 import socket
 import time
 from dataclasses import dataclass
+from typing import NoReturn
 
 from codesweep.errors import CodesweepError
 from codesweep.execution import harness
@@ -198,7 +199,7 @@ class Candidate:
         self.raised = exc
         return exc
 
-    def _end(self, why: str):
+    def _end(self, why: str) -> NoReturn:
         self.ended = self.ended or why
         raise SampleEnded(self.ended)
 

@@ -35,6 +35,11 @@ import signal
 import socket
 import struct
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # annotations only: the sandbox's interpreter imports as little as it can
+    from collections.abc import Sequence
+    from typing import Any
 
 MS_NOSUID, MS_NODEV, MS_BIND, MS_MOVE, MS_REC = 2, 4, 4096, 8192, 16384
 PIVOT_ROOT_SYSCALL = {"x86_64": 155, "aarch64": 41}
@@ -83,7 +88,7 @@ def main() -> None:
 # --- messages between the scorer and a zygote: a length, then JSON; descriptors ride along ---
 
 
-def send_message(channel: socket.socket, message: dict, fds: list[int] = ()) -> None:
+def send_message(channel: socket.socket, message: dict, fds: Sequence[int] = ()) -> None:
     """Send one message, passing `fds` (SCM_RIGHTS) with its header."""
     body = json.dumps(message).encode()
     socket.send_fds(channel, [HEADER.pack(len(body))], list(fds))
@@ -115,7 +120,10 @@ def _receive_exactly(channel: socket.socket, size: int) -> bytes:
 def serve(channel_fd: int) -> None:
     """Set up the namespace once, then run one forked child per job until the channel closes."""
     channel = socket.socket(fileno=channel_fd)
-    config, _ = receive_message(channel)
+    received = receive_message(channel)
+    if received is None:  # the scorer went away before sending the configuration
+        os._exit(0)
+    config, _ = received
     try:
         libc = _libc()
         for name in WARM_MODULES:
@@ -166,7 +174,8 @@ def _exited_within(pid: int, seconds: float, channel: socket.socket) -> bool:
     """
     pidfd = os.pidfd_open(pid)
     try:
-        ready = select.select([pidfd, channel], [], [], seconds)[0]
+        watched: list[Any] = [pidfd, channel]
+        ready = select.select(watched, [], [], seconds)[0]
     finally:
         os.close(pidfd)
     if channel in ready:
@@ -295,7 +304,7 @@ def run_one() -> None:
     except Exception as exc:  # setup failure is the sandbox's error, not the sample's
         _report(report_fd, token, "error", f"sandbox setup failed: {type(exc).__name__}: {exc}")
         os._exit(3)
-    if job.get("entry_point"):
+    if channel is not None:
         _serve_calls(job["program"], job["entry_point"], channel)
         _flush_output()
         os._exit(0)
@@ -549,7 +558,7 @@ def decode(data):
 
 
 def _install_guard(scratch: str, readable: list[str]) -> None:
-    def under(path: object, roots: list[str]) -> bool:
+    def under(path: Any, roots: list[str]) -> bool:
         if path is None:  # os.listdir(): the working directory
             path = "."
         if isinstance(path, int):

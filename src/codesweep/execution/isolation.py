@@ -131,7 +131,7 @@ def detect() -> str:
     """The strongest level that works on this machine, proven by running a probe sample."""
     from codesweep.execution.runner import probe
 
-    reasons = []
+    reasons: list[str] = []
     for level, unavailable in ((NAMESPACES, _namespaces_unavailable),
                                (USERNS, _user_namespaces_unavailable)):
         reason = unavailable() or probe(level)

@@ -17,6 +17,7 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import IO, cast
 
 from codesweep.errors import CodesweepError, did_you_mean
 from codesweep.execution import checker, harness, isolation, reaper, zygote
@@ -176,8 +177,9 @@ def _wait(child: subprocess.Popen, job: bytes, timeout: float, while_running=Non
     """Feed the job and wait; on timeout kill the whole process group. True if it timed out."""
     deadline = time.monotonic() + timeout + STARTUP_GRACE_S
     try:
-        child.stdin.write(job)  # the harness reads its whole job before anything else
-        child.stdin.close()
+        stdin = cast(IO[bytes], child.stdin)  # always a pipe: Popen(stdin=PIPE)
+        stdin.write(job)  # the harness reads its whole job before anything else
+        stdin.close()
     except BrokenPipeError:  # the child died before reading its job
         pass
     try:

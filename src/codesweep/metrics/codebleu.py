@@ -34,7 +34,7 @@ JAVA_KEYWORDS = frozenset([  # the Java language specification, section 3.9
     "return", "short", "static", "strictfp", "super", "switch", "synchronized", "this",
     "throw", "throws", "transient", "try", "void", "volatile", "while",
 ])
-KEYWORDS = {"python": frozenset(keyword.kwlist + ["match", "case", "type"]),
+KEYWORDS = {"python": frozenset([*keyword.kwlist, "match", "case", "type"]),
             "java": JAVA_KEYWORDS}
 
 

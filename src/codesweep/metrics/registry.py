@@ -37,9 +37,14 @@ class Score(NamedTuple):
 class Metric(Protocol):
     """What the registry holds: anything with a name, a description, a direction and `score`."""
 
-    name: str
-    description: str
-    higher_is_better: bool
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def description(self) -> str: ...
+
+    @property
+    def higher_is_better(self) -> bool: ...
 
     def score(
         self, predictions: Sequence[str], references: Sequence[str], context: ScoreContext

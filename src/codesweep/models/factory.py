@@ -59,12 +59,14 @@ def build_tiny_seq2seq(cfg: TinyModelConfig, tokenizer: Any) -> Any:
     """A T5-architecture encoder-decoder (CodeT5-style) built from a config."""
     from transformers import T5Config, T5ForConditionalGeneration
 
+    # Generic config keys: T5Config takes them through PretrainedConfig's **kwargs.
+    generic: dict[str, Any] = {"tie_word_embeddings": True,
+                               "decoder_start_token_id": tokenizer.pad_token_id}
     config = T5Config(
         vocab_size=len(tokenizer), d_model=cfg.hidden_size, d_kv=cfg.hidden_size // cfg.num_heads,
         d_ff=cfg.intermediate_size, num_layers=cfg.num_layers, num_heads=cfg.num_heads,
-        feed_forward_proj="gated-gelu", tie_word_embeddings=True,
-        pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
-        decoder_start_token_id=tokenizer.pad_token_id,
+        feed_forward_proj="gated-gelu", pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id, **generic,
     )
     return T5ForConditionalGeneration(config)
 

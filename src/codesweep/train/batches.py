@@ -169,7 +169,9 @@ def _pack(examples: Iterable[tuple[list[int], list[int]]], window: int, limit: i
     ids_buffer: list[int] = []
     label_buffer: list[int] = []
     start_buffer: list[bool] = []
-    rows_ids, rows_labels, rows_starts = [], [], []
+    rows_ids: list[list[int]] = []
+    rows_labels: list[list[int]] = []
+    rows_starts: list[list[bool]] = []
     for ids, labels in examples:
         ids_buffer.extend(ids)
         label_buffer.extend([IGNORE, *labels[1:]] if per_document else labels)

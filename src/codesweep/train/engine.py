@@ -29,7 +29,9 @@ DS_TAG = "deepspeed"  # DeepSpeed's own checkpoint folder inside ours
 class Engine(Protocol):
     """One optimizer step over micro batches, and the optimizer state a checkpoint holds."""
 
-    forward: Any  # what evaluation calls (the DeepSpeed engine under ZeRO-3: params sharded)
+    @property
+    def forward(self) -> Any:
+        """What evaluation calls (the DeepSpeed engine under ZeRO-3: params sharded)."""
 
     def step(self, micro_batches: list[dict[str, torch.Tensor]]) -> float: ...
     def lr(self) -> float: ...
