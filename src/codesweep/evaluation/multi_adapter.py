@@ -88,13 +88,13 @@ class MultiAdapterEngine:
         unknown = sorted({name for name, _ in requests} - {BASE, *self.adapters})
         if unknown:
             raise CodesweepError(f"unknown adapter(s) {unknown}; attached: {self.adapters}")
-        predictions: list[str | None] = [None] * len(requests)
+        predictions = [""] * len(requests)  # every index is filled by exactly one batch
         for group in self._groups(requests):
             for batch in self._length_sorted_batches(requests, group, gen.batch_size):
                 texts = self._decode_batch([requests[i] for i in batch], gen)
                 for index, text in zip(batch, texts, strict=True):
                     predictions[index] = text
-        return [text for text in predictions if text is not None]
+        return predictions
 
     def _groups(self, requests: Sequence[tuple[str, str]]) -> list[list[int]]:
         """Request indices that may share a batch: all non-DoRA rows, then one group per DoRA."""
