@@ -56,6 +56,15 @@ class HeldReports:
         return ready
 
 
+def _outside_trial_placement_group() -> Any:
+    """Tune captures tasks started inside a trial into the trial's placement group, whose
+    bundle the trial driver already fills: a scoring task left there never starts (seen with
+    Ray Train's own validation task on ray 2.60). Schedule it on the cluster instead."""
+    from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+    return PlacementGroupSchedulingStrategy(placement_group=None)
+
+
 def _ray_callback_bases() -> tuple[type, ...]:
     from ray.train.v2._internal.execution.callback import ControllerCallback, ReportCallback
 
@@ -85,7 +94,8 @@ class EvalReportCallback(*_ray_callback_bases()):  # type: ignore[misc]
         score = None
         if training_report.checkpoint is not None:
             result[CHECKPOINT_PATH_KEY] = training_report.checkpoint.path
-            task = ray.remote(**self._resources)(score_checkpoint)
+            task = ray.remote(**self._resources)(score_checkpoint).options(
+                scheduling_strategy=_outside_trial_placement_group())
             score = task.remote(training_report.checkpoint.path, *self._score_args)
         self._held.add(result, score)
         self._forward(wait=False)
