@@ -1,0 +1,118 @@
+"""Let Tune and ASHA see `eval.<task>.<metric>` for every reported checkpoint.
+
+Ray Train 2.60's asynchronous validation (`ValidationConfig` + `report(..., validation=True)`)
+merges validated metrics into its own checkpoint records only: `TuneReportCallback` forwards a
+report to Tune as soon as the workers report it, before its validation has run, and
+`UserCallback` has no hook that fires when a validation finishes. So the scores never reach
+a Tune trial while it runs.
+
+`EvalReportCallback` takes `TuneReportCallback`'s place in the trial driver's
+`ray.train.RunConfig(callbacks=[...])`. For each report with a checkpoint it starts a Ray task
+(on its own resources) that scores the checkpoint on the in-training slice, and it holds the
+report back until that score is in; reports then reach Tune in step order with the scores of
+their own checkpoint. Training never waits for a score. What a rung decision sees: ASHA
+decides at Tune iteration k on the score of the k-th checkpoint; while that score is being
+computed the trial's Tune iteration count lags behind its training, so a trial that ASHA stops
+may have trained on for up to the scoring time of one report. A failed score is forwarded as
+`eval.<task>.status: failed` (+ reason), without the metric.
+
+The callback uses Ray Train's controller callback hooks (`ControllerCallback`,
+`ReportCallback`: developer APIs of ray 2.60, pinned), as the built-in validation does.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+CHECKPOINT_PATH_KEY = "checkpoint_path"  # the key TuneReportCallback uses
+
+
+class HeldReports:
+    """Training reports waiting for their checkpoint's score, released in report order."""
+
+    def __init__(self) -> None:
+        self._waiting: deque[tuple[dict[str, Any], Any]] = deque()
+
+    def __len__(self) -> int:
+        return len(self._waiting)
+
+    def add(self, metrics: dict[str, Any], score: Any | None) -> None:
+        """Queue a report; `score` is a handle to its pending score (None: nothing to score)."""
+        self._waiting.append((metrics, score))
+
+    def release(self, is_done: Callable[[Any], bool],
+                fetch: Callable[[Any], dict[str, Any]]) -> list[dict[str, Any]]:
+        """Reports whose scores are in, merged with them, up to the first one still pending:
+        a later report never overtakes an earlier one (Tune's iterations stay in step order)."""
+        ready = []
+        while self._waiting:
+            metrics, score = self._waiting[0]
+            if score is not None and not is_done(score):
+                break
+            self._waiting.popleft()
+            ready.append({**metrics, **(fetch(score) if score is not None else {})})
+        return ready
+
+
+def _outside_trial_placement_group() -> Any:
+    """Tune captures tasks started inside a trial into the trial's placement group, whose
+    bundle the trial driver already fills: a scoring task left there never starts (seen with
+    Ray Train's own validation task on ray 2.60). Schedule it on the cluster instead."""
+    from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+    return PlacementGroupSchedulingStrategy(placement_group=None)
+
+
+def _ray_callback_bases() -> tuple[type, ...]:
+    from ray.train.v2._internal.execution.callback import ControllerCallback, ReportCallback
+
+    return ControllerCallback, ReportCallback
+
+
+class EvalReportCallback(*_ray_callback_bases()):  # type: ignore[misc]
+    """Score each reported checkpoint off the training loop; forward reports to Tune with
+    their scores (construct it inside the Tune function trainable, like TuneReportCallback)."""
+
+    def __init__(self, base_path: str, slice_tasks: list[Any], dtype: str = "auto",
+                 resources: dict[str, Any] | None = None) -> None:
+        from ray.train._internal.session import get_session
+
+        self._tune_queue = get_session()._get_or_create_inter_actor_queue()
+        self._score_args = (base_path, slice_tasks, dtype)
+        self._resources = resources or {"num_cpus": 1}
+        self._held = HeldReports()
+
+    def after_report(self, training_report: Any, metrics: list[dict[str, Any]]) -> None:
+        """Start scoring the report's checkpoint, hold the report, forward what is ready."""
+        import ray
+
+        from codesweep.evaluation.in_training import score_checkpoint
+
+        result = dict(metrics[0])
+        score = None
+        if training_report.checkpoint is not None:
+            result[CHECKPOINT_PATH_KEY] = training_report.checkpoint.path
+            task = ray.remote(**self._resources)(score_checkpoint).options(
+                scheduling_strategy=_outside_trial_placement_group())
+            score = task.remote(training_report.checkpoint.path, *self._score_args)
+        self._held.add(result, score)
+        self._forward(wait=False)
+
+    def after_controller_state_update(self, previous_state: Any, current_state: Any) -> None:
+        """Called on every controller loop: forward the reports whose scores came in."""
+        self._forward(wait=False)
+
+    async def before_controller_shutdown(self) -> None:
+        """Training is over: wait for the last scores so no report is lost."""
+        self._forward(wait=True)
+
+    def _forward(self, wait: bool) -> None:
+        import ray
+
+        def is_done(ref: Any) -> bool:
+            return wait or bool(ray.wait([ref], timeout=0)[0])
+
+        for result in self._held.release(is_done, ray.get):
+            self._tune_queue.put(result)
