@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+# Fixtures for real S3-compatible storage and a two-node Ray cluster on this machine.
+pytest_plugins = ["s3_support", "cluster_support"]
+
 
 @pytest.fixture(scope="session")
 def ray_session():

@@ -1,4 +1,4 @@
-"""One Ray session per command: connect to a cluster when one is given, else start locally."""
+"""One Ray session per command: join a cluster when there is one, else start locally."""
 
 from __future__ import annotations
 
@@ -6,21 +6,31 @@ import os
 
 import ray
 
+from codesweep.cluster import ClusterInfo, cluster_address, describe, join_cluster, start_local
 
-def ensure_ray(num_cpus: int | None = None) -> None:
-    """Start (or join) Ray once for this process.
+_connected: ClusterInfo | None = None  # what ensure_ray connected this process to
 
-    With RAY_ADDRESS set (a `ray job submit` driver, or a user's cluster) we join it; otherwise
-    a local cluster starts with logical CPUs over-subscribed, because 2 Train workers plus a
-    Ray Data task deadlock on a 2-core machine when each asks for a whole CPU.
+
+def ensure_ray(num_cpus: int | None = None) -> ClusterInfo:
+    """Start (or join) Ray once for this process; return what it is connected to.
+
+    With `RAY_ADDRESS` set (a `ray job submit` driver, or a user's cluster) or a local
+    `ray start` head running, we join it, without resource arguments (Ray refuses them when
+    joining). Otherwise a private local instance starts with logical CPUs over-subscribed,
+    because 2 Train workers plus a Ray Data task deadlock on a 2-core machine when each asks
+    for a whole CPU. `num_cpus` applies to that local instance only.
     """
+    global _connected
     if ray.is_initialized():
-        return
-    if os.environ.get("RAY_ADDRESS"):
-        ray.init(log_to_driver=False)
-        return
+        if _connected is None:  # started by someone else in this process (a test fixture)
+            _connected = describe(ray.get_runtime_context().gcs_address, joined=False)
+        return _connected
+    address = cluster_address()
+    if address:
+        _connected = join_cluster(address)
+        return _connected
     # Ray Train's controller polls its workers every 2 s by default: every report and the end
     # of each run wait for the next poll. A local cluster can afford a shorter period.
     os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.5")
-    cpus = num_cpus or max(4, 2 * (os.cpu_count() or 1))
-    ray.init(num_cpus=cpus, include_dashboard=True, log_to_driver=False, configure_logging=False)
+    _connected = start_local(num_cpus or max(4, 2 * (os.cpu_count() or 1)))
+    return _connected
