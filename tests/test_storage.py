@@ -62,7 +62,7 @@ def test_a_uri_never_becomes_a_local_folder(tmp_path: Path, monkeypatch) -> None
         resolve_storage("s3:/bucket/runs", env=NO_ENV)
     with pytest.raises(CodesweepError, match="no bucket"):
         to_uri("s3:///runs")
-    with pytest.raises(ValueError, match="unknown storage scheme 'hdfs'"):
+    with pytest.raises(ValueError, match='unknown storage scheme "hdfs"'):
         StorageRef(uri="hdfs://namenode/x")
     assert not (tmp_path / "s3:").exists() and list(tmp_path.iterdir()) == []
 
