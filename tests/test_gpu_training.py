@@ -31,7 +31,7 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def train(workspace: Path, name: str, **sections: dict) -> list[dict]:
     spec = task_spec(workspace, **{"train": {"max_steps": 4, "report_every": 2}, **sections})
     out = workspace / name
-    run_local(spec, workspace / "prepared" / "files", out)
+    run_local(spec, out)
     reports = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in reports] == [2, 4]
     assert all(math.isfinite(r["train_loss"]) for r in reports)
@@ -44,12 +44,11 @@ def test_lora_bf16(workspace: Path) -> None:
 
 @needs_bnb
 def test_qlora_4bit_nf4_and_merge_export(workspace: Path, tmp_path: Path) -> None:
-    from codesweep.config.schema import TuningRecipe
     from codesweep.export import export_checkpoint
 
     sections = {"model": {"dtype": "bfloat16", "quantization": {"bits": 4}}}
     train(workspace, "qlora", **sections)
-    recipe = TuningRecipe.model_validate(task_spec(workspace, **sections)["recipe"])
+    recipe = task_spec(workspace, **sections).recipe
     said: list[str] = []
     export_checkpoint(str(workspace / "llama"), workspace / "qlora" / "checkpoint_4",
                       tmp_path / "merged", merge=True, recipe=recipe, log=said.append)
