@@ -105,3 +105,15 @@ def test_unloadable_model_is_a_one_line_error_before_training(tmp_path: Path) ->
         check_loadable(str(tmp_path / "nowhere"))
     with pytest.raises(CodesweepError, match="cannot load a tokenizer"):
         load_tokenizer(tmp_path)
+
+
+def test_the_recipe_is_not_validated_again_on_its_way_to_training(
+        workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = spec_for(workspace, max_steps=1, report_every=1)
+
+    def validated_again(cls, *args, **kwargs):
+        raise AssertionError("the recipe was validated again after loading")
+
+    monkeypatch.setattr(TuningRecipe, "model_validate", classmethod(validated_again))
+    last = run_local(spec, workspace / "run-once")
+    assert last["step"] == 1

@@ -18,11 +18,10 @@ This module is the only one that reads or writes those JSON files; every write i
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import yaml
-from pydantic import TypeAdapter, ValidationError
 
+from codesweep.config.loader import validate
 from codesweep.config.schema import TuningRecipe
 from codesweep.errors import CodesweepError
 from codesweep.fileio import read_json, write_json, write_text
@@ -37,24 +36,12 @@ def results_dir(run_dir: Path) -> Path:
     return run_dir / "eval" / "results"
 
 
-def _parse(kind: Any, data: Any, path: Path) -> Any:
-    """Validate a file's content, with a one-line error naming the file and the first field."""
-    try:
-        return TypeAdapter(kind).validate_python(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "(top level)"
-        raise CodesweepError(f"{path}: {where}: {first['msg']}") from None
-
-
 def read_run(run_dir: Path) -> RunRecord:
     """run.json of an existing run directory."""
     if not run_dir.is_dir():
         raise CodesweepError(f"{run_dir}: run directory not found")
     path = run_dir / RUN
-    record: RunRecord = _parse(RunRecord, read_json(
-        path, "run.json (not a codesweep run directory?)"), path)
-    return record
+    return validate(RunRecord, read_json(path, "run.json (not a codesweep run directory?)"), path)
 
 
 def write_run(run_dir: Path, record: RunRecord) -> None:
@@ -76,9 +63,8 @@ def has_trials(run_dir: Path) -> bool:
 def read_trials(run_dir: Path) -> list[TrialResult]:
     """trials.json of a run directory."""
     path = run_dir / TRIALS
-    trials: list[TrialResult] = _parse(list[TrialResult], read_json(
-        path, "trials.json (the sweep has not finished)"), path)
-    return trials
+    rows = read_json(path, "trials.json (the sweep has not finished)")
+    return [validate(TrialResult, row, f"{path}[{i}]") for i, row in enumerate(rows)]
 
 
 def write_trials(run_dir: Path, trials: list[TrialResult]) -> None:
@@ -91,8 +77,7 @@ def read_train(run_dir: Path) -> TrainRecord | None:
     path = run_dir / TRAIN
     if not path.is_file():
         return None
-    record: TrainRecord = _parse(TrainRecord, read_json(path, "train.json"), path)
-    return record
+    return validate(TrainRecord, read_json(path, "train.json"), path)
 
 
 def write_train(run_dir: Path, record: TrainRecord) -> None:
