@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 
 from rich.console import Console
+from rich.status import Status
 
 console = Console(stderr=True)
 
@@ -18,7 +19,7 @@ class ConsoleProgress:
         """Print one line as it is (paths and numbers are not highlighted)."""
         console.print(message, highlight=False)
 
-    def status(self, message: str):  # noqa: ANN201 - rich's Status is a context manager
+    def status(self, message: str) -> Status:
         """A spinner with `message` while the block runs."""
         return console.status(message)
 

@@ -45,7 +45,7 @@ def score_command(
     """
     from codesweep.cli.console import console
     from codesweep.errors import CodesweepError
-    from codesweep.evaluation.files import check_metric_names, score_samples, score_texts
+    from codesweep.evaluation.score_files import check_metric_names, score_samples, score_texts
     from codesweep.metrics.jsonl import parse_ks
 
     if PASS_AT_K in metric:

@@ -7,6 +7,7 @@ what is new.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from collections.abc import Callable
@@ -166,11 +167,15 @@ def run_evaluation(suite: EvalSuite, checkpoints: list[CheckpointRef], base_path
             frame = rows.assign(checkpoint=checkpoint.trial_id, task=task_name)
             # a crash never leaves half a Parquet file that a re-run would take as scored
             write_atomic(result_path(results_dir, checkpoint.trial_id, task),
-                         lambda staging, frame=frame: frame.to_parquet(staging, index=False))
+                         functools.partial(_write_parquet, frame))
             scored += 1
         if progress:
             progress(checkpoint.trial_id)
     return scored
+
+
+def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
+    frame.to_parquet(path, index=False)
 
 
 def summarize(suite: EvalSuite, checkpoints: list[CheckpointRef],

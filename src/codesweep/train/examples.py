@@ -31,9 +31,10 @@ def task_dir(prepared: PreparedDataRef, data: DataConfig) -> str:
     for name in names:
         if os.path.isdir(join(root, name)):
             return join(root, name)
-    found = sorted(os.listdir(root)) if os.path.isdir(root) else []
+    prepared_tasks = sorted(os.listdir(root)) if os.path.isdir(root) else []
     raise CodesweepError(f"data.task: no prepared task {names[0]!r}"
-                         f"{did_you_mean(names[0], found)}; prepared: {', '.join(found) or 'none'}")
+                         f"{did_you_mean(names[0], prepared_tasks)}; "
+                         f"prepared: {', '.join(prepared_tasks) or 'none'}")
 
 
 def split_dir(prepared: PreparedDataRef, data: DataConfig, split: str) -> str:

@@ -20,8 +20,8 @@ from codesweep.train.loop import WorkerEnv, train_lora
 
 def latest_checkpoint(out_dir: Path) -> Path | None:
     """The highest-step `checkpoint_<step>` directory under `out_dir`, if any."""
-    found = sorted(out_dir.glob("checkpoint_*"), key=step_of)
-    return found[-1] if found else None
+    checkpoints = sorted(out_dir.glob("checkpoint_*"), key=step_of)
+    return checkpoints[-1] if checkpoints else None
 
 
 def run_local(spec: TrialSpec, out_dir: Path) -> dict[str, Any]:
