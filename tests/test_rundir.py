@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -134,3 +135,43 @@ def test_trial_recipe_applies_searched_values_and_keeps_the_base_otherwise() -> 
     assert trial_recipe(base, {}) is base  # nothing searched: nothing to validate again
     trial = trial_recipe(base, {"lora.r": 16, "optim.lr": 1e-3})
     assert (trial.lora.r, trial.optim.lr, base.lora.r) == (16, 1e-3, 4)
+
+
+class Recorded:
+    """A Progress that keeps its lines."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def line(self, message: str) -> None:
+        self.lines.append(message)
+
+    def status(self, message: str):
+        return contextlib.nullcontext()
+
+
+def test_checkpoints_are_the_base_and_every_trial_that_left_one(tmp_path: Path) -> None:
+    from codesweep.experiment import checkpoints_of
+    from codesweep.records import BASE, CheckpointRef
+    from codesweep.rundir import write_trials
+
+    write_trials(tmp_path, [
+        TrialResult(trial_id="a", params={}, status="done", final={"step": 4}, history=[],
+                    checkpoint="/run/train/a/checkpoint_4"),
+        TrialResult(trial_id="b", params={}, status="error", error="boom", final={},
+                    history=[])])
+    progress = Recorded()
+    assert checkpoints_of(tmp_path, progress) == [
+        BASE, CheckpointRef(trial_id="a", step=4, path="/run/train/a/checkpoint_4")]
+    assert progress.lines == ["trial b has no checkpoint (error): not evaluated"]
+
+
+def test_a_sweep_is_reused_only_under_the_same_key(tmp_path: Path) -> None:
+    from codesweep.experiment import sweep_is_current
+    from codesweep.rundir import write_trials
+
+    finished = run_record(done_sweep="k")
+    assert not sweep_is_current(tmp_path, finished)  # no trials.json yet
+    write_trials(tmp_path, [])
+    assert sweep_is_current(tmp_path, finished)
+    assert not sweep_is_current(tmp_path, run_record(done_sweep="older"))
