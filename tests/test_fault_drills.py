@@ -148,14 +148,20 @@ def _wait_for_second_trial(train_dir: Path, driver: subprocess.Popen) -> Path:
     while time.monotonic() < deadline:
         assert driver.poll() is None, "the sweep finished before the drill could interrupt it"
         finals = list(train_dir.glob("*/checkpoint_*")) if train_dir.is_dir() else []
-        finished = [c for c in finals if json.loads((c / "metrics.json").read_text()
-                                                    if (c / "metrics.json").is_file()
-                                                    else "{}").get("step") == 4]
+        finished = [c for c in finals if _reported_step(c) == 4]
         started = [d for d in train_dir.iterdir() if d.is_dir()] if train_dir.is_dir() else []
         if finished and len(started) >= 2:
             return finished[0]
         time.sleep(0.5)
     raise AssertionError("no trial finished in time")
+
+
+def _reported_step(checkpoint: Path) -> int | None:
+    """The step a checkpoint's metrics.json names; None while Ray is still copying it in."""
+    try:
+        return json.loads((checkpoint / "metrics.json").read_text()).get("step")
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
 
 
 def test_early_stopped_sweep_leaks_no_placement_groups(ray_session, workspace: Path,
