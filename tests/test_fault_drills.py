@@ -160,7 +160,7 @@ def _reported_step(checkpoint: Path) -> int | None:
     """The step a checkpoint's metrics.json names; None while Ray is still copying it in."""
     try:
         return json.loads((checkpoint / "metrics.json").read_text()).get("step")
-    except (FileNotFoundError, json.JSONDecodeError):
+    except (OSError, json.JSONDecodeError):  # not there yet, or not a checkpoint directory
         return None
 
 
