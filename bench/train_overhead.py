@@ -25,6 +25,7 @@ import pandas as pd
 
 from codesweep.config.schema import TinyModelConfig, TuningRecipe
 from codesweep.models.factory import build_tiny_model, save_atomically, train_tokenizer
+from codesweep.records import PreparedDataRef, TrialSpec
 from codesweep.train.local import run_local
 
 TINY = TinyModelConfig(vocab_size=2048, hidden_size=128, num_layers=2, num_heads=4,
@@ -50,21 +51,21 @@ MODES = {"plain": (1, "direct"), "ray-1": (1, "ray_data"), "ray-2": (2, "ray_dat
 
 
 def spec(root: Path, steps: int, report_every: int, workers: int,
-         loader: str = "ray_data") -> dict:
+         loader: str = "ray_data") -> TrialSpec:
     recipe = TuningRecipe(
         name="bench", pipeline="-", model={"name_or_path": str(root / "model")},
         data={"window": 128, "micro_batch_size": 8, "val_blocks": 16, "loader": loader},
         train={"max_steps": steps, "report_every": report_every, "num_workers": workers})
-    return {"recipe": recipe.model_dump(by_alias=True), "base_path": str(root / "model"),
-            "files_dir": str(root / "files")}
+    return TrialSpec(recipe=recipe, base_path=str(root / "model"),
+                     prepared=PreparedDataRef(root=str(root), key="bench"))
 
 
-def run_plain(root: Path, run_spec: dict, out: Path) -> list[dict]:
-    run_local(run_spec, root / "files", out)
+def run_plain(root: Path, run_spec: TrialSpec, out: Path) -> list[dict]:
+    run_local(run_spec, out)
     return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
 
 
-def run_ray(run_spec: dict, out: Path, name: str) -> list[dict]:
+def run_ray(run_spec: TrialSpec, out: Path, name: str) -> list[dict]:
     from codesweep.train.ray_worker import make_trainer
 
     result = make_trainer(run_spec, name=name, storage_path=out, callbacks=[]).fit()

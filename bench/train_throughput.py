@@ -29,6 +29,7 @@ import pandas as pd
 
 from codesweep.config.schema import TinyModelConfig, TuningRecipe
 from codesweep.models.factory import build_tiny_model, save_atomically, train_tokenizer
+from codesweep.records import PreparedDataRef, TrialSpec
 
 TINY = TinyModelConfig(vocab_size=2048, hidden_size=128, num_layers=2, num_heads=4,
                        intermediate_size=256, pretrain_steps=0)
@@ -50,7 +51,7 @@ def make_files(root: Path) -> list[str]:
     return texts
 
 
-def spec(root: Path, model_dir: Path, steps: int, every: int, **sections: Any) -> dict:
+def spec(root: Path, model_dir: Path, steps: int, every: int, **sections: Any) -> TrialSpec:
     base: dict[str, Any] = {
         "name": "bench", "pipeline": "-", "model": {"name_or_path": str(model_dir)},
         "lora": {"target_modules": "all-linear"},
@@ -59,8 +60,8 @@ def spec(root: Path, model_dir: Path, steps: int, every: int, **sections: Any) -
     for name, values in sections.items():
         base[name] = {**base.get(name, {}), **values}
     recipe = TuningRecipe.model_validate(base)
-    return {"recipe": recipe.model_dump(by_alias=True), "base_path": str(model_dir),
-            "files_dir": str(root / "files")}
+    return TrialSpec(recipe=recipe, base_path=str(model_dir),
+                     prepared=PreparedDataRef(root=str(root), key="bench"))
 
 
 def steady(reports: list[dict], key: str) -> float:
@@ -132,7 +133,7 @@ def packed_setup(model_dir: Path, texts: list[str], attn: str, mode: str, steps:
 
     run_spec = spec(Path("-"), model_dir, steps, steps, model={"attn_implementation": attn},
                     data={"packing_attention": mode, "window": 256})
-    recipe = TuningRecipe.model_validate(run_spec["recipe"])
+    recipe = run_spec.recipe
     torch.manual_seed(0)
     model, tokenizer = load_for_training(str(model_dir), recipe)
     size = recipe.data.micro_batch_size
@@ -154,7 +155,7 @@ def packed_tokens_per_s(engine: Any, batches: list[dict]) -> float:
     return sum(b["input_ids"].numel() for b in batches) / (time.perf_counter() - started)
 
 
-def _collect(make_trainer: Any, run_spec: dict, storage: Path, name: str) -> list[dict]:
+def _collect(make_trainer: Any, run_spec: TrialSpec, storage: Path, name: str) -> list[dict]:
     """Fit and return the rank-0 reports (from the run's checkpoint metrics)."""
     result = make_trainer(run_spec, name=name, storage_path=storage, callbacks=[]).fit()
     frame = result.metrics_dataframe
@@ -193,7 +194,7 @@ def gpu_run(root: Path, model_dir: Path, args: argparse.Namespace, label: str, q
                     model={"dtype": "bfloat16", "quantization": {"bits": quant}},
                     data={"window": 1024, "micro_batch_size": 4, "val_blocks": 4},
                     train={"num_workers": 0, "deepspeed": {"stage": stage}})
-    run_local(run_spec, root / "files", out)
+    run_local(run_spec, out)
     reports = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     tokens = steady(reports, "tokens_per_s")
     peak = torch.cuda.max_memory_allocated() / 2**30

@@ -74,7 +74,7 @@ def finished_run(ray_session, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_prepared_parquet_rows(finished_run: Path) -> None:
     info = json.loads((finished_run / "run.json").read_text())
-    prepared = Path(info["prepared"])
+    prepared = Path(info["prepared"]["root"])
     files = {split: pd.read_parquet(prepared / "files" / split)
              for split in ("train", "validation", "test")}
     assert sum(len(f) for f in files.values()) > 40
@@ -132,8 +132,9 @@ def test_report_files(finished_run: Path) -> None:
 
 def test_second_run_reuses_every_stage(finished_run: Path) -> None:
     info = json.loads((finished_run / "run.json").read_text())
+    cache = Path(info["prepared"]["root"]).parents[1]
     result = CliRunner().invoke(app, ["run", info["recipe"], "--run-dir", str(finished_run),
-                                      "--cache-dir", str(Path(info["prepared"]).parents[1])])
+                                      "--cache-dir", str(cache)])
     assert result.exit_code == 0, result.output
     assert "prepare: reused" in result.output
     assert "sweep: reused" in result.output

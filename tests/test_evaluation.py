@@ -11,11 +11,16 @@ from codesweep.config.schema import EvalTask
 from codesweep.errors import CodesweepError
 from codesweep.evaluation.generate import cut_at_stop
 from codesweep.evaluation.runner import load_examples, score_rows, task_scores
+from codesweep.records import PreparedDataRef
 
 
 def benchmark_task(**extra: object) -> EvalTask:
     return EvalTask(name="he", benchmark="humaneval_single_line", metrics=["exact_match"],
                     benchmark_params={"limit": 2}, max_examples=6, timeout=5, **extra)
+
+
+def prepared_at(root: Path) -> PreparedDataRef:
+    return PreparedDataRef(root=str(root), key="test")
 
 
 def test_cut_at_stop_takes_the_earliest_stop() -> None:
@@ -26,7 +31,7 @@ def test_cut_at_stop_takes_the_earliest_stop() -> None:
 
 def test_benchmark_pass_at_k_from_executed_samples() -> None:
     task = benchmark_task()
-    frame = load_examples(Path("."), task)
+    frame = load_examples(prepared_at(Path(".")), task)
     assert len(frame) == 6 and frame["id"].is_unique
     right = score_rows(frame, frame["completion"].tolist(), task)
     assert right["passed"].all() and set(right["status"]) == {"passed"}
@@ -39,7 +44,7 @@ def test_benchmark_pass_at_k_from_executed_samples() -> None:
 def test_samples_per_problem_repeats_prompts_and_scores_pass_at_k() -> None:
     task = benchmark_task(samples_per_problem=2, k=[1, 2],
                           generation={"do_sample": True, "temperature": 0.8})
-    frame = load_examples(Path("."), task)
+    frame = load_examples(prepared_at(Path(".")), task)
     assert len(frame) == 12
     assert frame["id"].str.endswith(("#0", "#1")).all()
     predictions = [c if i % 2 == 0 else "    return None\n"
@@ -63,7 +68,7 @@ def test_missing_prepared_task_names_what_exists(tmp_path: Path) -> None:
     task = EvalTask(name="t", dataset="fim")
     with pytest.raises(CodesweepError, match="no prepared data fim/test; prepared tasks: "
                                              "completion"):
-        load_examples(tmp_path, task)
+        load_examples(prepared_at(tmp_path), task)
 
 
 def test_prepared_examples_are_sorted_and_capped(tmp_path: Path) -> None:
@@ -71,5 +76,6 @@ def test_prepared_examples_are_sorted_and_capped(tmp_path: Path) -> None:
     split.mkdir(parents=True)
     pd.DataFrame({"id": ["b", "a", "c"], "prompt": ["p"] * 3, "completion": ["c"] * 3,
                   "extra": [1, 2, 3]}).to_parquet(split / "part.parquet")
-    frame = load_examples(tmp_path, EvalTask(name="t", dataset="completion", max_examples=2))
+    task = EvalTask(name="t", dataset="completion", max_examples=2)
+    frame = load_examples(prepared_at(tmp_path), task)
     assert frame["id"].tolist() == ["a", "b"]

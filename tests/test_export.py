@@ -14,6 +14,8 @@ from typer.testing import CliRunner
 
 from codesweep.cli import app
 from codesweep.models.adapters import load_trained
+from codesweep.records import RunRecord, TrialResult
+from codesweep.rundir import write_run, write_trials
 from codesweep.train.local import run_local
 
 
@@ -23,11 +25,15 @@ def trained_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = make_workspace(tmp_path_factory.mktemp("export"))
     spec = task_spec(root, train={"max_steps": 2, "report_every": 2})
     run_dir = root / "run"
-    run_local(spec, root / "prepared" / "files", run_dir / "train" / "trial_a")
-    (run_dir / "run.json").write_text(json.dumps({"base_path": spec["base_path"]}))
-    (run_dir / "trials.json").write_text(json.dumps([{
-        "trial_id": "trial_a", "checkpoint": str(run_dir / "train" / "trial_a" / "checkpoint_2")}]))
-    (run_dir / "recipe.yaml").write_text(yaml.safe_dump(spec["recipe"]))
+    run_local(spec, run_dir / "train" / "trial_a")
+    write_run(run_dir, RunRecord(
+        name="t", recipe="tuning.yaml", prepared=spec.prepared, base_path=spec.base_path,
+        sweep_key="k", tracking_uri="sqlite:///unused.db", experiment="t",
+        codesweep_version="test"))
+    write_trials(run_dir, [TrialResult(
+        trial_id="trial_a", params={}, status="done", final={}, history=[],
+        checkpoint=str(run_dir / "train" / "trial_a" / "checkpoint_2"))])
+    (run_dir / "recipe.yaml").write_text(yaml.safe_dump(spec.recipe.model_dump(by_alias=True)))
     return run_dir
 
 

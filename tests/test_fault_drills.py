@@ -10,12 +10,14 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from test_train_tasks import make_workspace
 
 from codesweep.config.schema import TuningRecipe
+from codesweep.records import PreparedDataRef, TrialSpec
 
 pytestmark = pytest.mark.slow
 
@@ -36,20 +38,24 @@ def base_recipe(root: Path, **train: object) -> dict:
     }).model_dump(by_alias=True)
 
 
-def spec_of(root: Path, recipe: dict) -> dict:
-    return {"recipe": recipe, "base_path": str(root / "llama"),
-            "files_dir": str(root / "prepared" / "files"), "train_dir": str(root / "train")}
+def spec_of(root: Path, recipe: dict, train_dir: Path | None = None) -> TrialSpec:
+    return TrialSpec(recipe=TuningRecipe.model_validate(recipe), base_path=str(root / "llama"),
+                     prepared=PreparedDataRef(root=str(root / "prepared"), key="test"),
+                     train_dir=str(train_dir or root / "train"))
 
 
-def worker_killed_once(spec: dict) -> None:
+def worker_killed_once(drill: Path) -> Callable[[dict], None]:
     """The real worker, except that rank 1 SIGKILLs its own process once, mid-way between
     the checkpoints of steps 4 and 6; rank 0 logs every step it reports and the step of the
-    checkpoint it resumed from."""
+    checkpoint it resumed from. Drill files go to `drill`."""
+    return lambda config: _worker_killed_once(config, drill)
+
+
+def _worker_killed_once(config: dict, drill: Path) -> None:
     import ray.train
 
     from codesweep.train import ray_worker
 
-    drill = Path(spec["drill_dir"])
     rank = ray.train.get_context().get_world_rank()
     checkpoint = ray.train.get_checkpoint()
     if rank == 0 and checkpoint is not None:
@@ -73,7 +79,7 @@ def worker_killed_once(spec: dict) -> None:
                 log.write(f"{metrics['step']}\n")
 
     ray_worker._report = report_or_die  # this worker process only
-    ray_worker.train_worker(spec)
+    ray_worker.train_worker(config)
 
 
 def test_killed_worker_resumes_from_last_checkpoint(ray_session, workspace: Path,
@@ -83,9 +89,9 @@ def test_killed_worker_resumes_from_last_checkpoint(ray_session, workspace: Path
     from codesweep.train.ray_worker import make_trainer
 
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers lack tests/
-    spec = {**spec_of(workspace, base_recipe(workspace)), "drill_dir": str(tmp_path)}
+    spec = spec_of(workspace, base_recipe(workspace))
     result = make_trainer(spec, name="killed", storage_path=tmp_path / "train", callbacks=[],
-                          train_fn=worker_killed_once).fit()
+                          train_fn=worker_killed_once(tmp_path)).fit()
     assert (tmp_path / "killed").exists()  # the drill did kill a worker
     steps = [int(s) for s in (tmp_path / "steps.log").read_text().split()]
     assert steps == [2, 4, 6, 8]  # nothing repeated, nothing skipped
@@ -98,21 +104,20 @@ DRIVER = textwrap.dedent("""
     import json, sys
     from pathlib import Path
     import ray
-    from codesweep.config.schema import TuningRecipe
+    from codesweep.records import TrialSpec
     from codesweep.tune.sweep import make_tuner
     ray.init(address=sys.argv[1], log_to_driver=False)
-    base_spec = json.loads(Path(sys.argv[2]).read_text())
-    recipe = TuningRecipe.model_validate(base_spec["recipe"])
-    make_tuner(recipe, base_spec, Path(sys.argv[3]), resume=False).fit()
+    base_spec = TrialSpec.model_validate_json(Path(sys.argv[2]).read_text())
+    make_tuner(base_spec, Path(sys.argv[3]), resume=False).fit()
 """)
 
 
-def sweep_spec(root: Path, run_dir: Path, **sweep: object) -> dict:
+def sweep_spec(root: Path, run_dir: Path, **sweep: object) -> TrialSpec:
     recipe = base_recipe(root, max_steps=4, report_every=2)
     recipe["sweep"] = {"num_trials": 2, "max_concurrent_trials": 1, "seed": 0,
                        "space": {"optim.lr": {"choice": [1e-2, 3e-2]}},
                        "scheduler": {"type": "fifo"}, **sweep}
-    return {**spec_of(root, recipe), "train_dir": str(run_dir / "train")}
+    return spec_of(root, recipe, run_dir / "train")
 
 
 def test_killed_sweep_driver_resumes_without_rerunning_trials(ray_session, workspace: Path,
@@ -121,7 +126,7 @@ def test_killed_sweep_driver_resumes_without_rerunning_trials(ray_session, works
 
     run_dir = tmp_path / "run"
     spec = sweep_spec(workspace, run_dir)
-    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    (tmp_path / "spec.json").write_text(spec.model_dump_json())
     (tmp_path / "driver.py").write_text(DRIVER)
     address = ray_session.get_runtime_context().gcs_address
     driver = subprocess.Popen([sys.executable, str(tmp_path / "driver.py"), address,
@@ -131,10 +136,9 @@ def test_killed_sweep_driver_resumes_without_rerunning_trials(ray_session, works
     driver.wait()
     finished_mtime = first_done.stat().st_mtime
 
-    recipe = TuningRecipe.model_validate(spec["recipe"])
-    trials = collect_trials(make_tuner(recipe, spec, run_dir, resume=True).fit())
-    assert [t["status"] for t in trials] == ["done", "done"]
-    assert all([row["step"] for row in t["history"]][-1] == 4 for t in trials)
+    trials = collect_trials(make_tuner(spec, run_dir, resume=True).fit())
+    assert [t.status for t in trials] == ["done", "done"]
+    assert all([row["step"] for row in t.history][-1] == 4 for t in trials)
     assert first_done.stat().st_mtime == finished_mtime  # the finished trial was not rerun
 
 
@@ -144,14 +148,20 @@ def _wait_for_second_trial(train_dir: Path, driver: subprocess.Popen) -> Path:
     while time.monotonic() < deadline:
         assert driver.poll() is None, "the sweep finished before the drill could interrupt it"
         finals = list(train_dir.glob("*/checkpoint_*")) if train_dir.is_dir() else []
-        finished = [c for c in finals if json.loads((c / "metrics.json").read_text()
-                                                    if (c / "metrics.json").is_file()
-                                                    else "{}").get("step") == 4]
+        finished = [c for c in finals if _reported_step(c) == 4]
         started = [d for d in train_dir.iterdir() if d.is_dir()] if train_dir.is_dir() else []
         if finished and len(started) >= 2:
             return finished[0]
         time.sleep(0.5)
     raise AssertionError("no trial finished in time")
+
+
+def _reported_step(checkpoint: Path) -> int | None:
+    """The step a checkpoint's metrics.json names; None while Ray is still copying it in."""
+    try:
+        return json.loads((checkpoint / "metrics.json").read_text()).get("step")
+    except (OSError, json.JSONDecodeError):  # not there yet, or not a checkpoint directory
+        return None
 
 
 def test_early_stopped_sweep_leaks_no_placement_groups(ray_session, workspace: Path,
@@ -165,12 +175,11 @@ def test_early_stopped_sweep_leaks_no_placement_groups(ray_session, workspace: P
                       space={"optim.lr": {"choice": [3e-2, 1e-7]}},
                       points_to_evaluate=[{"optim.lr": 3e-2}, {"optim.lr": 1e-7}],
                       scheduler={"type": "asha", "grace_period": 1, "reduction_factor": 2})
-    recipe = TuningRecipe.model_validate(spec["recipe"])
     address = ray_session.get_runtime_context().gcs_address  # other Ray instances may run here
     # Only this sweep's groups count: an earlier drill SIGKILLs a driver on the same cluster.
     before = {pg.placement_group_id for pg in list_placement_groups(address=address)}
-    trials = collect_trials(make_tuner(recipe, spec, run_dir, resume=False).fit())
-    steps = sorted(len(t["history"]) for t in trials)
+    trials = collect_trials(make_tuner(spec, run_dir, resume=False).fit())
+    steps = sorted(len(t.history) for t in trials)
     assert steps == [1, 2]  # the lr=1e-7 trial was stopped at its first rung
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

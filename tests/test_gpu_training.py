@@ -17,6 +17,7 @@ import torch
 from test_train_tasks import make_workspace, task_spec
 
 from codesweep.config.schema import TuningRecipe
+from codesweep.records import TrialSpec
 from codesweep.train.local import run_local
 
 pytestmark = [pytest.mark.gpu,
@@ -37,17 +38,17 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_workspace(tmp_path_factory.mktemp("gpu"))
 
 
-def gpu_spec(workspace: Path, **sections: dict) -> dict:
+def gpu_spec(workspace: Path, **sections: dict) -> TrialSpec:
     """`task_spec` with a `model:` section too (its own `model` argument names the base)."""
     model = sections.pop("model", {})
     spec = task_spec(workspace, **sections)
-    recipe = TuningRecipe.model_validate({**spec["recipe"],
-                                          "model": {**spec["recipe"]["model"], **model}})
-    return {**spec, "recipe": recipe.model_dump(by_alias=True)}
+    data = spec.recipe.model_dump(by_alias=True)
+    recipe = TuningRecipe.model_validate({**data, "model": {**data["model"], **model}})
+    return spec.model_copy(update={"recipe": recipe})
 
 
 def recipe_for(workspace: Path, **sections: dict) -> TuningRecipe:
-    return TuningRecipe.model_validate(gpu_spec(workspace, **sections)["recipe"])
+    return gpu_spec(workspace, **sections).recipe
 
 
 def loaded(workspace: Path, **sections: dict):
@@ -75,9 +76,9 @@ def fixed_batch(tokenizer, window: int = 48, rows: int = 4) -> dict[str, torch.T
 def train(workspace: Path, name: str, **sections: dict) -> list[dict]:
     spec = gpu_spec(workspace, **{"train": {"max_steps": 4, "report_every": 2}, **sections})
     out = workspace / name
-    run_local(spec, workspace / "prepared" / "files", out)
+    run_local(spec, out)
     reports = read_metrics(out)
-    steps, every = spec["recipe"]["train"]["max_steps"], spec["recipe"]["train"]["report_every"]
+    steps, every = spec.recipe.train.max_steps, spec.recipe.train.report_every
     assert [r["step"] for r in reports] == list(range(every, steps + 1, every))
     assert all(math.isfinite(r["train_loss"]) for r in reports)
     return reports
@@ -153,7 +154,7 @@ def test_resume_continues_with_the_same_losses(workspace: Path, sections: dict,
     shutil.rmtree(cut / "checkpoint_4")
     (cut / "metrics.jsonl").write_text(json.dumps(read_metrics(cut)[0]) + "\n")
     spec = gpu_spec(workspace, **sections)
-    run_local(spec, workspace / "prepared" / "files", cut)
+    run_local(spec, cut)
     resumed = read_metrics(cut)
     assert [r["step"] for r in resumed] == [2, 4]
     assert resumed[1]["train_loss"] == pytest.approx(uninterrupted[1]["train_loss"], rel=1e-3)

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from codesweep.errors import CodesweepError
-from codesweep.resources import atomic_write_json, one_line_resource_errors, resource_error
+from codesweep.fileio import write_json
+from codesweep.resources import one_line_resource_errors, resource_error
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
@@ -40,11 +41,12 @@ WRITER = r"""
 import json, sqlite3, sys
 from pathlib import Path
 from codesweep.errors import CodesweepError
-from codesweep.resources import atomic_write_json, one_line_resource_errors
+from codesweep.fileio import write_json
+from codesweep.resources import one_line_resource_errors
 run = Path(sys.argv[1]) / "run"
 result = {}
 try:
-    atomic_write_json(run / "trials.json", {"trials": ["x" * 100] * 5000})  # 500 kB
+    write_json(run / "trials.json", {"trials": ["x" * 100] * 5000})  # 500 kB
 except CodesweepError as exc:
     result["error"] = str(exc)
 try:
@@ -133,7 +135,7 @@ def test_sqlite_disk_full_in_words_is_recognised() -> None:
 
 def test_atomic_write_replaces_whole_file(tmp_path: Path) -> None:
     target = tmp_path / "deep" / "run.json"
-    atomic_write_json(target, {"a": 1})
-    atomic_write_json(target, {"a": 2})
+    write_json(target, {"a": 1})
+    write_json(target, {"a": 2})
     assert json.loads(target.read_text()) == {"a": 2}
     assert [p.name for p in target.parent.iterdir()] == ["run.json"]

@@ -23,6 +23,7 @@ from codesweep.models.factory import (
     save_atomically,
     train_tokenizer,
 )
+from codesweep.records import PreparedDataRef, TrialSpec
 from codesweep.train.batches import IGNORE, encode_pairs
 from codesweep.train.checkpoints import prune
 from codesweep.train.local import run_local
@@ -68,7 +69,7 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_workspace(tmp_path_factory.mktemp("tasks"), ("lines", "methods_A", "methods_B"))
 
 
-def task_spec(root: Path, model: str = "llama", **sections: dict) -> dict:
+def task_spec(root: Path, model: str = "llama", **sections: dict) -> TrialSpec:
     base = {"name": "t", "pipeline": "p.yaml", "model": {"name_or_path": str(root / model)},
             "lora": {"r": 4, "alpha": 8, "dropout": 0.0, "target_modules": "all-linear"},
             "optim": {"lr": 3e-2, "warmup_steps": 0},
@@ -77,7 +78,8 @@ def task_spec(root: Path, model: str = "llama", **sections: dict) -> dict:
     for name, values in sections.items():
         base[name] = {**base.get(name, {}), **values}
     recipe = TuningRecipe.model_validate(base)
-    return {"recipe": recipe.model_dump(by_alias=True), "base_path": str(root / model)}
+    return TrialSpec(recipe=recipe, base_path=str(root / model),
+                     prepared=PreparedDataRef(root=str(root / "prepared"), key="test"))
 
 
 def read_metrics(out: Path) -> list[dict]:
@@ -161,7 +163,7 @@ def test_training_on_a_task_with_effective_batch(workspace: Path) -> None:
     out = workspace / "run-task"
     spec = task_spec(workspace, data={"effective_batch_size": 8}, train={"max_steps": 6,
                                                                          "report_every": 3})
-    last = run_local(spec, workspace / "prepared" / "files", out)
+    last = run_local(spec, out)
     reports = read_metrics(out)
     assert [r["effective_batch_size"] for r in reports] == [8, 8]
     assert reports[1]["train_loss"] < reports[0]["train_loss"]
@@ -174,7 +176,7 @@ def test_seq2seq_model_trains_lora_and_reloads(workspace: Path) -> None:
     out = workspace / "run-t5"
     spec = task_spec(workspace, "t5", lora={"target_modules": ["q", "v"]},
                      train={"max_steps": 6, "report_every": 3})
-    run_local(spec, workspace / "prepared" / "files", out)
+    run_local(spec, out)
     reports = read_metrics(out)
     assert reports[1]["train_loss"] < reports[0]["train_loss"]
     model, _ = load_trained(str(workspace / "t5"), out / "checkpoint_6")
@@ -185,7 +187,7 @@ def test_seq2seq_model_trains_lora_and_reloads(workspace: Path) -> None:
 def test_seq2seq_needs_a_task(workspace: Path) -> None:
     spec = task_spec(workspace, "t5", data={"task": None})
     with pytest.raises(CodesweepError, match="data.task: an encoder-decoder model"):
-        run_local(spec, workspace / "prepared" / "files", workspace / "run-t5-files")
+        run_local(spec, workspace / "run-t5-files")
 
 
 def test_ir_variant_c_trains_new_rows_next_to_the_adapter(workspace: Path) -> None:
@@ -195,7 +197,7 @@ def test_ir_variant_c_trains_new_rows_next_to_the_adapter(workspace: Path) -> No
     spec = task_spec(workspace, data={"task": "methods", "ir_variant": "C",
                                       "ir": {"kinds": ["cfg"], "max_cfg_blocks": 2}},
                      train={"max_steps": 2, "report_every": 2})
-    run_local(spec, workspace / "prepared" / "files", out)  # C reads methods_B's examples
+    run_local(spec, out)  # C reads methods_B's examples
     checkpoint = out / "checkpoint_2"
     assert (checkpoint / "tokenizer.json").is_file()  # the grown vocabulary travels with it
     from safetensors.torch import load_file
@@ -213,7 +215,7 @@ def test_ir_variant_c_trains_new_rows_next_to_the_adapter(workspace: Path) -> No
 def test_missing_task_names_what_is_prepared(workspace: Path) -> None:
     spec = task_spec(workspace, data={"task": "lnes"})
     with pytest.raises(CodesweepError, match=r"no prepared task 'lnes' \(did you mean \"lines\""):
-        run_local(spec, workspace / "prepared" / "files", workspace / "run-missing")
+        run_local(spec, workspace / "run-missing")
 
 
 def test_keep_best_by_val_loss_keeps_latest_too(tmp_path: Path) -> None:
@@ -230,7 +232,7 @@ def test_keep_best_by_val_loss_keeps_latest_too(tmp_path: Path) -> None:
 def test_local_run_keeps_last_n(workspace: Path) -> None:
     out = workspace / "run-keep"
     spec = task_spec(workspace, train={"max_steps": 3, "report_every": 1, "keep_checkpoints": 2})
-    run_local(spec, workspace / "prepared" / "files", out)
+    run_local(spec, out)
     assert sorted(p.name for p in out.glob("checkpoint_*")) == ["checkpoint_2", "checkpoint_3"]
 
 
@@ -238,14 +240,14 @@ def test_same_seed_same_losses_and_exact_resume_with_dropout(workspace: Path) ->
     spec = task_spec(workspace, lora={"dropout": 0.2}, train={"max_steps": 4, "report_every": 2})
     first, second, cut = (workspace / name for name in ("seed-a", "seed-b", "seed-cut"))
     for out in (first, second, cut):
-        run_local(spec, workspace / "prepared" / "files", out)
+        run_local(spec, out)
     losses = [(r["train_loss"], r["val_loss"]) for r in read_metrics(first)]
     assert losses == [(r["train_loss"], r["val_loss"]) for r in read_metrics(second)]
     import shutil
 
     shutil.rmtree(cut / "checkpoint_4")
     (cut / "metrics.jsonl").write_text(json.dumps(read_metrics(cut)[0]) + "\n")
-    run_local(spec, workspace / "prepared" / "files", cut)  # dropout RNG restored at step 2
+    run_local(spec, cut)  # dropout RNG restored at step 2
     assert read_metrics(cut)[1]["train_loss"] == pytest.approx(
         read_metrics(first)[1]["train_loss"], rel=1e-6)
 
@@ -256,7 +258,7 @@ def test_full_fine_tune_saves_whole_model_and_resumes(workspace: Path) -> None:
     out, cut = workspace / "run-full", workspace / "run-full-cut"
     spec = task_spec(workspace, train={"method": "full", "max_steps": 4, "report_every": 2})
     for run in (out, cut):
-        run_local(spec, workspace / "prepared" / "files", run)
+        run_local(spec, run)
     names = {p.name for p in (out / "checkpoint_4").iterdir()}
     assert {"model.safetensors", "config.json", "tokenizer.json"} <= names
     assert "adapter_model.safetensors" not in names
@@ -264,7 +266,7 @@ def test_full_fine_tune_saves_whole_model_and_resumes(workspace: Path) -> None:
     # Stopped after step 2's checkpoint: the rerun starts from its weights and optimizer.
     shutil.rmtree(cut / "checkpoint_4")
     (cut / "metrics.jsonl").write_text(json.dumps(read_metrics(cut)[0]) + "\n")
-    run_local(spec, workspace / "prepared" / "files", cut)
+    run_local(spec, cut)
     resumed, uninterrupted = read_metrics(cut), read_metrics(out)
     assert [r["step"] for r in resumed] == [2, 4]  # step 2 not trained again
     for key in ("train_loss", "val_loss"):

@@ -1,4 +1,4 @@
-"""`codesweep export`: a trained checkpoint as a Hugging Face model directory.
+"""A trained checkpoint as a Hugging Face model directory (`codesweep export` prints it).
 
 Without `--merge` the directory holds the adapter plus a reference to its base
 (`adapter_config.json: base_model_name_or_path`), loadable with `PeftModel.from_pretrained`
@@ -11,33 +11,38 @@ bitsandbytes) and says so; elsewhere it merges into the full-precision base and 
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-
-import typer
 
 from codesweep.config.loader import load_recipe
 from codesweep.config.schema import TuningRecipe
 from codesweep.errors import CodesweepError, did_you_mean
-from codesweep.runs import read_json, write_json
+from codesweep.fileio import write_json
+from codesweep.rundir import RECIPE, has_trials, read_run, read_train, read_trials
 
 EXPORT_INFO = "codesweep_export.json"
 
 
+def trained_models(run_dir: Path) -> list[tuple[str, str | None, str]]:
+    """(trial id or train name, checkpoint or None, base model) of everything a run trained."""
+    trained = []
+    if has_trials(run_dir):
+        base_path = read_run(run_dir).base_path
+        trained += [(t.trial_id, t.checkpoint, base_path) for t in read_trials(run_dir)]
+    train = read_train(run_dir)
+    if train:
+        trained.append((train.name, train.checkpoint, train.base_path))
+    if not trained:
+        raise CodesweepError(f"{run_dir}: no trials.json or train.json: not a finished run")
+    return trained
+
+
 def find_checkpoint(run_dir: Path, trial: str) -> tuple[Path, str]:
     """(checkpoint dir, base model path) of a sweep trial or a `codesweep train` run."""
-    sources = []
-    if (run_dir / "trials.json").is_file():
-        info = read_json(run_dir / "run.json", "run.json")
-        sources += [(t["trial_id"], t["checkpoint"], info["base_path"])
-                    for t in read_json(run_dir / "trials.json", "trials.json")]
-    if (run_dir / "train.json").is_file():
-        train = read_json(run_dir / "train.json", "train.json")
-        sources.append((train["name"], train["checkpoint"], train["base_path"]))
-    if not sources:
-        raise CodesweepError(f"{run_dir}: no trials.json or train.json: not a finished run")
-    ids = [name for name, _, _ in sources]
-    for name, checkpoint, base in sources:
+    trained = trained_models(run_dir)
+    ids = [name for name, _, _ in trained]
+    for name, checkpoint, base in trained:
         if name == trial and checkpoint:
             return Path(checkpoint), base
         if name == trial:
@@ -47,7 +52,8 @@ def find_checkpoint(run_dir: Path, trial: str) -> tuple[Path, str]:
 
 
 def export_checkpoint(base_path: str, checkpoint: Path, out: Path, merge: bool,
-                      recipe: TuningRecipe | None = None, log: Any = print) -> Path:
+                      recipe: TuningRecipe | None = None,
+                      log: Callable[[str], None] = print) -> Path:
     """Write `checkpoint` as a model directory under `out`; return `out`."""
     from codesweep.models.adapters import is_full_checkpoint, load_trained
 
@@ -73,7 +79,7 @@ def export_checkpoint(base_path: str, checkpoint: Path, out: Path, merge: bool,
 
 
 def _load_dequantized(base_path: str, checkpoint: Path, bits: int, dtype: str,
-                      log: Any) -> tuple[Any, Any]:
+                      log: Callable[[str], None]) -> tuple[Any, Any]:
     """The adapter over the base it was trained against: the k-bit base, dequantized."""
     import importlib.util
 
@@ -99,20 +105,14 @@ def _load_dequantized(base_path: str, checkpoint: Path, bits: int, dtype: str,
     return PeftModel.from_pretrained(base, str(checkpoint)), load_tokenizer(tokenizer_src)
 
 
-def export_command(run_dir: Path = typer.Argument(..., help="run directory"),
-                   trial: str = typer.Option(..., "--trial", help="trial id (or train run name)"),
-                   merge: bool = typer.Option(False, "--merge", help="fold the adapter in"),
-                   out: Path = typer.Option(..., "--out", help="output model directory")) -> None:
-    """Export a trial's checkpoint as a Hugging Face model directory (adapter or merged)."""
-    from codesweep.flow import console
-
-    run_dir = run_dir.resolve()
+def export_run(run_dir: Path, trial: str, out: Path, merge: bool,
+               log: Callable[[str], None]) -> Path:
+    """Export `trial` of `run_dir` to `out` with the run's recipe; record what was exported."""
     checkpoint, base_path = find_checkpoint(run_dir, trial)
-    recipe_file = run_dir / "recipe.yaml"
+    recipe_file = run_dir / RECIPE
     recipe = load_recipe(recipe_file, TuningRecipe) if recipe_file.is_file() else None
-    export_checkpoint(base_path, checkpoint, out, merge, recipe, log=console.print)
+    export_checkpoint(base_path, checkpoint, out, merge, recipe, log=log)
     write_json(out / EXPORT_INFO, {"run": str(run_dir), "trial": trial,
                                    "checkpoint": str(checkpoint), "base": base_path,
                                    "merged": merge})
-    console.print(f"exported {trial} ({'merged' if merge else 'adapter + base reference'}) "
-                  f"to {out}")
+    return out

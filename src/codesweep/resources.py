@@ -8,14 +8,11 @@ MLflow-store failure comes back as a `CodesweepError` naming the path and what t
 from __future__ import annotations
 
 import errno
-import json
-import os
 import shutil
 import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 from codesweep.errors import CodesweepError
 
@@ -66,40 +63,6 @@ def one_line_resource_errors(path: Path | str | None = None,
         if error is None:
             raise
         raise error from exc
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write `path` whole or not at all: a hidden staging file next to it, synced, renamed over
-    it. On any failure the staging file is removed and the old `path` (if any) is untouched."""
-    path = Path(path)
-    staging = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with one_line_resource_errors(path, path_wins=True):  # not the staging file's name
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with open(staging, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())  # a crash after the rename must not leave it empty
-            os.replace(staging, path)
-    except BaseException:
-        _remove_staging(staging)
-        raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """`atomic_write_bytes` for UTF-8 text."""
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def atomic_write_json(path: Path, data: Any) -> None:
-    """`atomic_write_bytes` for JSON (indented, non-JSON values as their str)."""
-    atomic_write_text(path, json.dumps(data, indent=2, default=str))
-
-
-def _remove_staging(staging: Path) -> None:
-    # the write's own error is the one to report; a failed clean-up has the same cause
-    with suppress(OSError):
-        staging.unlink(missing_ok=True)
 
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:

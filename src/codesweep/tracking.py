@@ -40,8 +40,8 @@ class Tracker:
         from mlflow import MlflowClient
 
         self.client = MlflowClient(tracking_uri=uri)
-        found = self.client.get_experiment_by_name(experiment)
-        self.experiment_id = found.experiment_id if found else \
+        existing = self.client.get_experiment_by_name(experiment)
+        self.experiment_id = existing.experiment_id if existing else \
             self.client.create_experiment(experiment)
         self.run_dir = str(run_dir.resolve())
 

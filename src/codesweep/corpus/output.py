@@ -12,6 +12,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from codesweep.fileio import staging_name
+
 
 def _pid_alive(pid: int) -> bool:
     try:
@@ -38,7 +40,7 @@ def staging_dir(final: Path) -> Iterator[Path]:
     """A fresh sibling of `final` to write into; removed if the block raises."""
     final.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_staging(final.parent)
-    staging = final.parent / f".{final.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    staging = staging_name(final)
     staging.mkdir()
     try:
         yield staging

@@ -7,25 +7,18 @@ what is new.
 
 from __future__ import annotations
 
+import functools
 import hashlib
-import json
 import os
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
 from codesweep.config.schema import EvalSuite, EvalTask
 from codesweep.errors import CodesweepError
-
-
-@dataclass(frozen=True)
-class Checkpoint:
-    """A model to evaluate: the base (adapter None) or a trial's adapter."""
-
-    name: str
-    adapter: str | None
+from codesweep.fileio import write_atomic
+from codesweep.records import CheckpointRef, EvaluationRecord, PreparedDataRef, join
 
 
 def task_key(task: EvalTask) -> str:
@@ -38,7 +31,7 @@ def result_path(results_dir: Path, checkpoint: str, task: EvalTask) -> Path:
     return results_dir / f"{checkpoint}__{task.name}__{task_key(task)}.parquet"
 
 
-def load_examples(prepared: Path, task: EvalTask) -> pd.DataFrame:
+def load_examples(prepared: PreparedDataRef, task: EvalTask) -> pd.DataFrame:
     """The task's examples in a stable order: id, prompt, completion (+ benchmark columns)."""
     frame = _benchmark_examples(task) if task.benchmark else _prepared_examples(prepared, task)
     frame = frame.sort_values("id", kind="stable").head(task.max_examples)
@@ -48,10 +41,11 @@ def load_examples(prepared: Path, task: EvalTask) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
-def _prepared_examples(prepared: Path, task: EvalTask) -> pd.DataFrame:
-    split_dir = prepared / "tasks" / str(task.dataset) / task.split
-    if not split_dir.is_dir():
-        available = sorted(p.name for p in (prepared / "tasks").glob("*"))
+def _prepared_examples(prepared: PreparedDataRef, task: EvalTask) -> pd.DataFrame:
+    split_dir = join(prepared.tasks(), str(task.dataset), task.split)
+    if not os.path.isdir(split_dir):
+        tasks = prepared.tasks()
+        available = sorted(os.listdir(tasks)) if os.path.isdir(tasks) else []
         raise CodesweepError(f"eval task {task.name}: no prepared data {task.dataset}/{task.split}"
                              f"; prepared tasks: {', '.join(available) or 'none'}")
     return pd.read_parquet(split_dir, columns=["id", "prompt", "completion"])
@@ -121,12 +115,12 @@ class EvalWorker:
 
         torch.set_num_threads(max(1, torch_threads))
 
-    def evaluate(self, base_path: str, checkpoint: Checkpoint,
+    def evaluate(self, base_path: str, checkpoint: CheckpointRef,
                  tasks: list[tuple[EvalTask, pd.DataFrame]],
                  dtype: str) -> list[tuple[str, pd.DataFrame, dict[str, float]]]:
         from codesweep.evaluation.generate import generate, load_for_generation
 
-        model, tokenizer = load_for_generation(base_path, checkpoint.adapter, dtype)
+        model, tokenizer = load_for_generation(base_path, checkpoint.path, dtype)
         results = []
         for task, frame in tasks:
             predictions = generate(model, tokenizer, frame["prompt"].tolist(), task.generation)
@@ -135,22 +129,23 @@ class EvalWorker:
         return results
 
 
-def pending_work(suite: EvalSuite, checkpoints: list[Checkpoint], results_dir: Path,
-                 prepared: Path) -> dict[Checkpoint, list[tuple[EvalTask, pd.DataFrame]]]:
+def pending_work(suite: EvalSuite, checkpoints: list[CheckpointRef], results_dir: Path,
+                 prepared: PreparedDataRef
+                 ) -> dict[CheckpointRef, list[tuple[EvalTask, pd.DataFrame]]]:
     """The (checkpoint -> tasks) pairs that have no stored results yet."""
     examples = {task.name: load_examples(prepared, task) for task in suite.tasks}
-    work: dict[Checkpoint, list[tuple[EvalTask, pd.DataFrame]]] = {}
+    work: dict[CheckpointRef, list[tuple[EvalTask, pd.DataFrame]]] = {}
     for checkpoint in checkpoints:
         todo = [(task, examples[task.name]) for task in suite.tasks
-                if not result_path(results_dir, checkpoint.name, task).is_file()]
+                if not result_path(results_dir, checkpoint.trial_id, task).is_file()]
         if todo:
             work[checkpoint] = todo
     return work
 
 
-def run_evaluation(suite: EvalSuite, checkpoints: list[Checkpoint], base_path: str,
-                   prepared: Path, results_dir: Path, dtype: str = "auto",
-                   progress: Any = None) -> int:
+def run_evaluation(suite: EvalSuite, checkpoints: list[CheckpointRef], base_path: str,
+                   prepared: PreparedDataRef, results_dir: Path, dtype: str = "auto",
+                   progress: Callable[[str], None] | None = None) -> int:
     """Evaluate every pending pair on Ray actors; return how many pairs were scored."""
     import ray
     from ray.util import ActorPool
@@ -169,36 +164,29 @@ def run_evaluation(suite: EvalSuite, checkpoints: list[Checkpoint], base_path: s
     for (checkpoint, _), outputs in zip(jobs, outputs_per_job, strict=True):
         for task_name, rows, _scores in outputs:
             task = next(t for t in suite.tasks if t.name == task_name)
-            write_atomically(rows.assign(checkpoint=checkpoint.name, task=task_name),
-                             result_path(results_dir, checkpoint.name, task))
+            frame = rows.assign(checkpoint=checkpoint.trial_id, task=task_name)
+            # a crash never leaves half a Parquet file that a re-run would take as scored
+            write_atomic(result_path(results_dir, checkpoint.trial_id, task),
+                         functools.partial(_write_parquet, frame))
             scored += 1
         if progress:
-            progress(checkpoint.name)
+            progress(checkpoint.trial_id)
     return scored
 
 
-def write_atomically(frame: pd.DataFrame, path: Path) -> None:
-    """Write Parquet to a temporary name and rename, so a crash never leaves half a file."""
-    staging = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    frame.to_parquet(staging, index=False)
-    os.replace(staging, path)
+def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
+    frame.to_parquet(path, index=False)
 
 
-def summarize(suite: EvalSuite, checkpoints: list[Checkpoint], results_dir: Path) -> pd.DataFrame:
+def summarize(suite: EvalSuite, checkpoints: list[CheckpointRef],
+              results_dir: Path) -> list[EvaluationRecord]:
     """Corpus-level scores per (checkpoint, task), recomputed from the stored rows."""
     records = []
     for checkpoint in checkpoints:
         for task in suite.tasks:
-            path = result_path(results_dir, checkpoint.name, task)
+            path = result_path(results_dir, checkpoint.trial_id, task)
             if path.is_file():
                 rows = pd.read_parquet(path)
-                records.append({"checkpoint": checkpoint.name, "task": task.name,
-                                 "n": len(rows), **task_scores(task, rows)})
-    return pd.DataFrame(records)
-
-
-def save_summary(summary: pd.DataFrame, path: Path) -> None:
-    """Keep the summary as JSON records (small, diffable, read by the report)."""
-    staging = path.with_suffix(".tmp")
-    staging.write_text(json.dumps(summary.to_dict("records"), indent=2))
-    os.replace(staging, path)
+                records.append(EvaluationRecord(checkpoint=checkpoint.trial_id, task=task.name,
+                                                n=len(rows), scores=task_scores(task, rows)))
+    return records

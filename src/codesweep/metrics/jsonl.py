@@ -2,38 +2,15 @@
 
 from __future__ import annotations
 
-import gzip
-import json
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from codesweep.errors import CodesweepError, did_you_mean
+from codesweep.fileio import read_jsonl
 
 MAX_LISTED = 5
-
-
-def read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line number, object) for each non-blank line of a .jsonl or .jsonl.gz file."""
-    opener = gzip.open if path.suffix == ".gz" else open
-    try:
-        with opener(path, "rt", encoding="utf-8") as f:
-            for number, line in enumerate(f, 1):
-                if line.strip():
-                    yield number, _parse(path, number, line)
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CodesweepError(f"{path}: cannot read ({exc})") from None
-
-
-def _parse(path: Path, number: int, line: str) -> dict[str, Any]:
-    try:
-        row = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise CodesweepError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
-    if not isinstance(row, dict):
-        raise CodesweepError(f"{path}:{number}: expected a JSON object, got {type(row).__name__}")
-    return row
 
 
 def string_field(path: Path, number: int, row: dict[str, Any], name: str) -> str:

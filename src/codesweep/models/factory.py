@@ -8,15 +8,13 @@ caching it is training's job (`codesweep.train.pretrain.ensure_tiny_base`).
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from codesweep.config.schema import TinyModelConfig
 from codesweep.errors import CodesweepError
+from codesweep.fileio import write_atomic
 
 EOS, PAD = "<|endoftext|>", "<|pad|>"
 
@@ -73,15 +71,11 @@ def build_tiny_seq2seq(cfg: TinyModelConfig, tokenizer: Any) -> Any:
 
 def save_atomically(model: Any, tokenizer: Any, target: Path) -> None:
     """save_pretrained into a temporary sibling, then rename: a crash leaves no half model."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
-    try:
+    def save(staging: Path) -> None:
         model.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
-        os.replace(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+
+    write_atomic(target, save)
 
 
 def resolve_dtype(name: str) -> Any:

@@ -9,36 +9,27 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from codesweep.config.schema import TuningRecipe
+from codesweep.records import TrialSpec
 from codesweep.train.checkpoints import prune, step_of
+from codesweep.train.examples import read_split
 from codesweep.train.loop import WorkerEnv, train_lora
-from codesweep.train.sources import read_split
-
-
-def read_texts(split_dir: Path) -> Iterator[str]:
-    """Stream the `text` column of a prepared files split, in content-hash order."""
-    from codesweep.train.sources import read_ordered
-
-    yield from read_ordered(split_dir, ["text"], "sha")["text"]
 
 
 def latest_checkpoint(out_dir: Path) -> Path | None:
     """The highest-step `checkpoint_<step>` directory under `out_dir`, if any."""
-    found = sorted(out_dir.glob("checkpoint_*"), key=step_of)
-    return found[-1] if found else None
+    checkpoints = sorted(out_dir.glob("checkpoint_*"), key=step_of)
+    return checkpoints[-1] if checkpoints else None
 
 
-def run_local(spec: dict[str, Any], files_dir: Path, out_dir: Path) -> dict[str, Any]:
-    """Train in-process on `files_dir`'s prepared data (its files, or the recipe's task);
+def run_local(spec: TrialSpec, out_dir: Path) -> dict[str, Any]:
+    """Train in-process on the spec's prepared data (its files, or the recipe's task);
     resume from `out_dir`'s newest checkpoint if there is one."""
-    recipe = TuningRecipe.model_validate(spec["recipe"])
+    recipe, prepared = spec.recipe, spec.prepared
     train = recipe.train
     out_dir.mkdir(parents=True, exist_ok=True)
-    prepared = Path(files_dir).parent
 
     def report(metrics: dict[str, Any], checkpoint: Path | None) -> None:
         with (out_dir / "metrics.jsonl").open("a") as log:
@@ -51,3 +42,10 @@ def run_local(spec: dict[str, Any], files_dir: Path, out_dir: Path) -> dict[str,
                     val_texts=lambda: read_split(prepared, recipe.data, "validation"),
                     report=report, resume_dir=latest_checkpoint(out_dir))
     return train_lora(spec, env)
+
+
+def train_in_process(spec: TrialSpec, out_dir: Path) -> tuple[dict[str, Any], str | None]:
+    """`run_local`, then (last metrics, newest checkpoint directory or None)."""
+    metrics = run_local(spec, out_dir)
+    newest = latest_checkpoint(out_dir)
+    return metrics, str(newest) if newest else None

@@ -23,6 +23,7 @@ import torch
 
 from codesweep.config.schema import TuningRecipe
 from codesweep.errors import CodesweepError
+from codesweep.records import TrialSpec
 from codesweep.train import checkpoints
 from codesweep.train.batches import Batches, encode_files, encode_pairs, explicit_mask_dtype
 from codesweep.train.engine import STATE_FILE, DeepSpeedEngine, Engine, make_engine
@@ -50,15 +51,15 @@ class WorkerEnv:
     local_rank: int = 0
 
 
-def train_lora(spec: dict[str, Any], env: WorkerEnv) -> dict[str, Any]:
-    """Fine-tune `spec["base_path"]` per `spec["recipe"]`; return the last metrics."""
+def train_lora(spec: TrialSpec, env: WorkerEnv) -> dict[str, Any]:
+    """Fine-tune `spec.base_path` per `spec.recipe`; return the last metrics."""
     from codesweep.models.adapters import load_for_training
     from codesweep.tasks.ir_prompt import recipe_tokens
 
-    recipe = TuningRecipe.model_validate(spec["recipe"])
+    recipe = spec.recipe
     _set_up_process(recipe, env)
     device = env.device or _default_device(env.local_rank)
-    model, tokenizer = load_for_training(spec["base_path"], recipe, recipe_tokens(recipe.data),
+    model, tokenizer = load_for_training(spec.base_path, recipe, recipe_tokens(recipe.data),
                                          device_map={"": device})
     if not recipe.model.quantization.bits:
         model.to(device)  # quantized weights were placed by from_pretrained and cannot move

@@ -10,20 +10,23 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from codesweep.config.schema import TuningRecipe
+from codesweep.config.schema import DataConfig, TuningRecipe
+from codesweep.records import PreparedDataRef, TrialSpec
+from codesweep.train.examples import columns, read_split, rows_of, split_dir
 from codesweep.train.loop import WorkerEnv, train_lora
-from codesweep.train.sources import columns, read_split, rows_of, split_dir
+
+SPEC = "spec"  # the key of the TrialSpec in Ray Train's train_loop_config
 
 
-def train_worker(spec: dict[str, Any]) -> None:
+def train_worker(config: dict[str, Any]) -> None:
     """Ray Train worker: stream this worker's Ray Data shard and run the training loop."""
     import ray.train
     import ray.train.torch
 
+    spec: TrialSpec = config[SPEC]
     context = ray.train.get_context()
     rank, world = context.get_world_rank(), context.get_world_size()
-    data = TuningRecipe.model_validate(spec["recipe"]).data
-    prepared = Path(spec["files_dir"]).parent
+    data, prepared = spec.recipe.data, spec.prepared
     with _resume_dir() as resume_dir:
         env = WorkerEnv(
             texts=lambda: _train_rows(prepared, data, rank, world),
@@ -37,7 +40,8 @@ def train_worker(spec: dict[str, Any]) -> None:
         train_lora(spec, env)
 
 
-def _train_rows(prepared: Path, data: Any, rank: int, world: int) -> Iterator[Any]:
+def _train_rows(prepared: PreparedDataRef, data: DataConfig, rank: int,
+                world: int) -> Iterator[Any]:
     """This worker's training rows: its Ray Data shard, or every world-th row read directly."""
     import ray.train
 
@@ -73,7 +77,7 @@ def _report(metrics: dict[str, Any], checkpoint_dir: Path | None) -> None:
     shutil.rmtree(checkpoint_dir, ignore_errors=True)  # Ray copied it to storage_path
 
 
-def make_trainer(spec: dict[str, Any], name: str, storage_path: Path,
+def make_trainer(spec: TrialSpec, name: str, storage_path: Path,
                  callbacks: list[Any], train_fn: Any = None) -> Any:
     """A TorchTrainer for one training run, resumable under the same (storage_path, name).
 
@@ -85,18 +89,18 @@ def make_trainer(spec: dict[str, Any], name: str, storage_path: Path,
     import ray.train
     from ray.train.torch import TorchTrainer
 
-    recipe = TuningRecipe.model_validate(spec["recipe"])
+    recipe = spec.recipe
     train_cfg = recipe.train
     resources = {"CPU": train_cfg.cpus_per_worker}
     if train_cfg.gpus_per_worker:
         resources["GPU"] = train_cfg.gpus_per_worker
-    source = split_dir(Path(spec["files_dir"]).parent, recipe.data, "train")
+    source = split_dir(spec.prepared, recipe.data, "train")
     datasets = {}
     if recipe.data.loader == "ray_data":  # `direct` workers read the Parquet split themselves
-        datasets["train"] = ray.data.read_parquet(str(source), columns=columns(recipe.data))
+        datasets["train"] = ray.data.read_parquet(source, columns=columns(recipe.data))
     return TorchTrainer(
         train_fn or train_worker,
-        train_loop_config=spec,
+        train_loop_config={SPEC: spec},  # the validated object: workers do not re-validate
         scaling_config=ray.train.ScalingConfig(
             num_workers=train_cfg.num_workers, use_gpu=bool(train_cfg.gpus_per_worker),
             resources_per_worker=resources),
@@ -118,3 +122,9 @@ def checkpoint_config(recipe: TuningRecipe) -> Any:
                                           checkpoint_score_attribute="val_loss",
                                           checkpoint_score_order="min")
     return ray.train.CheckpointConfig(num_to_keep=train.keep_checkpoints)
+
+
+def train_on_ray(spec: TrialSpec, name: str, storage: Path) -> tuple[dict[str, Any], str | None]:
+    """One Ray Train run to the end: (last metrics, final checkpoint location or None)."""
+    result = make_trainer(spec, name=name, storage_path=storage, callbacks=[]).fit()
+    return dict(result.metrics or {}), result.checkpoint.path if result.checkpoint else None

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from codesweep.config.schema import SearchDomain, TuningRecipe, dotted_set
+from codesweep.records import TrialResult, TrialSpec
 
 SWEEP_NAME = "sweep"
 
@@ -33,15 +34,18 @@ def search_space(space: dict[str, SearchDomain]) -> dict[str, Any]:
     return domains
 
 
-def trial_recipe(recipe_data: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
-    """The recipe with a trial's dotted parameters written in, validated again."""
-    data = copy.deepcopy(recipe_data)
+def trial_recipe(recipe: TuningRecipe, params: dict[str, Any]) -> TuningRecipe:
+    """The recipe with a trial's dotted parameters written in. Only the searched values are
+    new, so this is where they are checked (the base recipe was validated at load)."""
+    if not params:
+        return recipe
+    data = copy.deepcopy(recipe.model_dump(by_alias=True))
     for key, value in params.items():
         dotted_set(data, key, value)
-    return TuningRecipe.model_validate(data).model_dump(by_alias=True)
+    return TuningRecipe.model_validate(data)
 
 
-def trial_driver(params: dict[str, Any], base_spec: dict[str, Any]) -> None:
+def trial_driver(params: dict[str, Any], base_spec: TrialSpec) -> None:
     """Tune function trainable: build this trial's spec and run its TorchTrainer to the end."""
     from ray import tune
     from ray.tune.integration.ray_train import TuneReportCallback
@@ -49,8 +53,9 @@ def trial_driver(params: dict[str, Any], base_spec: dict[str, Any]) -> None:
     from codesweep.train.ray_worker import make_trainer
 
     trial_id = tune.get_context().get_trial_id()
-    spec = dict(base_spec, recipe=trial_recipe(base_spec["recipe"], params))
-    trainer = make_trainer(spec, name=trial_id, storage_path=Path(base_spec["train_dir"]),
+    spec = base_spec.model_copy(update={"recipe": trial_recipe(base_spec.recipe, params)})
+    assert spec.train_dir is not None, "a sweep's TrialSpec names its train_dir"
+    trainer = make_trainer(spec, name=trial_id, storage_path=Path(spec.train_dir),
                            callbacks=[TuneReportCallback()])
     trainer.fit()
 
@@ -71,11 +76,11 @@ def max_concurrent(recipe: TuningRecipe) -> int:
     return max(1, int(cores // max(1, train.num_workers)))
 
 
-def make_tuner(recipe: TuningRecipe, base_spec: dict[str, Any], run_dir: Path,
-               resume: bool) -> Any:
-    """A Tuner for this recipe, restored from `run_dir/sweep` when resuming."""
+def make_tuner(base_spec: TrialSpec, run_dir: Path, resume: bool) -> Any:
+    """A Tuner for the spec's recipe, restored from `run_dir/sweep` when resuming."""
     from ray import tune
 
+    recipe = base_spec.recipe
     trainable = tune.with_parameters(trial_driver, base_spec=base_spec)
     experiment = run_dir / SWEEP_NAME
     if resume and tune.Tuner.can_restore(str(experiment)):
@@ -118,7 +123,7 @@ def _scheduler(recipe: TuningRecipe) -> Any:
                          reduction_factor=scheduler.reduction_factor)
 
 
-def collect_trials(result_grid: Any) -> list[dict[str, Any]]:
+def collect_trials(result_grid: Any) -> list[TrialResult]:
     """One summary per trial: params, final metrics, metric history and last checkpoint."""
     trials = []
     for result in result_grid:
@@ -126,17 +131,17 @@ def collect_trials(result_grid: Any) -> list[dict[str, Any]]:
         history = result.metrics_dataframe
         keep = [c for c in ("step", "train_loss", "val_loss", "lr", "tokens_per_s")
                 if history is not None and c in history]
-        trials.append({
-            "trial_id": metrics.get("trial_id") or Path(result.path).name,
-            "params": {k: v for k, v in (result.config or {}).items()},
-            "status": "error" if result.error else "done",
-            "error": _last_line(result.error),
-            "final": {k: metrics.get(k) for k in keep},
-            "history": history[keep].to_dict("records") if keep else [],
-            "checkpoint": metrics.get("checkpoint_path"),
-            "best_checkpoint": _best_checkpoint(history),
-        })
-    return sorted(trials, key=lambda t: t["trial_id"])
+        trials.append(TrialResult(
+            trial_id=metrics.get("trial_id") or Path(result.path).name,
+            params=dict(result.config or {}),
+            status="error" if result.error else "done",
+            error=_last_line(result.error),
+            final={k: metrics.get(k) for k in keep},
+            history=history[keep].to_dict("records") if keep else [],
+            checkpoint=metrics.get("checkpoint_path"),
+            best_checkpoint=_best_checkpoint(history),
+        ))
+    return sorted(trials, key=lambda t: t.trial_id)
 
 
 def _best_checkpoint(history: Any) -> str | None:

@@ -1,43 +1,45 @@
-"""Where a run's examples live in the prepared data, and how they are read.
+"""Where a run's training examples live in the prepared data, and how they are read.
 
 Raw files: `<prepared>/files/<split>/` (column `text`). Tasks: `<prepared>/tasks/<task>/<split>/`
 (columns `prompt`, `completion`); with `data.ir_variant` the task directory is
 `<task>_<variant>` (variant C may reuse B's examples, which are identical by construction).
+Locations are strings joined from the `PreparedDataRef`, as pandas and Ray Data take them.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from codesweep.config.schema import DataConfig
 from codesweep.errors import CodesweepError, did_you_mean
+from codesweep.records import PreparedDataRef, join
 
 PAIR_COLUMNS = ["prompt", "completion"]
 
 
-def task_dir(prepared: Path, data: DataConfig) -> Path:
+def task_dir(prepared: PreparedDataRef, data: DataConfig) -> str:
     """The directory of the task `data` trains on, with a one-line error when it is missing."""
     assert data.task is not None
-    root = prepared / "tasks"
+    root = prepared.tasks()
     names = [f"{data.task}_{data.ir_variant}"] if data.ir_variant else [data.task]
     if data.ir_variant == "C":
         names.append(f"{data.task}_B")  # B and C share their examples; only the model differs
     for name in names:
-        if (root / name).is_dir():
-            return root / name
-    found = sorted(p.name for p in root.iterdir()) if root.is_dir() else []
+        if os.path.isdir(join(root, name)):
+            return join(root, name)
+    prepared_tasks = sorted(os.listdir(root)) if os.path.isdir(root) else []
     raise CodesweepError(f"data.task: no prepared task {names[0]!r}"
-                         f"{did_you_mean(names[0], found)}; prepared: {', '.join(found) or 'none'}")
+                         f"{did_you_mean(names[0], prepared_tasks)}; "
+                         f"prepared: {', '.join(prepared_tasks) or 'none'}")
 
 
-def split_dir(prepared: Path, data: DataConfig, split: str) -> Path:
+def split_dir(prepared: PreparedDataRef, data: DataConfig, split: str) -> str:
     """Parquet directory of one split of what the run trains on."""
-    base = task_dir(prepared, data) if data.task else prepared / "files"
-    return base / split
+    return join(task_dir(prepared, data), split) if data.task else prepared.files(split)
 
 
 def columns(data: DataConfig) -> list[str]:
@@ -53,17 +55,22 @@ def rows_of(frame: pd.DataFrame, data: DataConfig) -> Iterator[Any]:
         yield from frame["text"]
 
 
-def read_ordered(directory: Path, wanted: list[str], key: str) -> pd.DataFrame:
+def read_ordered(directory: str, wanted: list[str], key: str) -> pd.DataFrame:
     """Read Parquet columns sorted by `key`: part files come back in the order the prepare
     wrote them, which varies between runs, and the first rows decide which blocks train."""
     frame = pd.read_parquet(directory, columns=[*wanted, key])
     return frame.sort_values(key, kind="stable").reset_index(drop=True)
 
 
-def read_split(prepared: Path, data: DataConfig, split: str) -> Iterator[Any]:
+def read_texts(split_dir: str) -> Iterator[str]:
+    """Stream the `text` column of a prepared files split, in content-hash order."""
+    yield from read_ordered(split_dir, ["text"], "sha")["text"]
+
+
+def read_split(prepared: PreparedDataRef, data: DataConfig, split: str) -> Iterator[Any]:
     """Stream one split as `rows_of` yields it, in a stable order (by content hash or id)."""
     directory = split_dir(prepared, data, split)
-    if not directory.is_dir():
+    if not os.path.isdir(directory):
         raise CodesweepError(f"{directory}: split {split!r} not found in the prepared data")
     key = "id" if data.task else "sha"
     yield from rows_of(read_ordered(directory, columns(data), key), data)

@@ -1,0 +1,47 @@
+"""The Typer application. Subcommands are registered by name as lazy `module:function`
+targets; each command module imports its stage inside the function, so `--help` stays fast."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import typer
+
+from codesweep.cli.console import console
+from codesweep.errors import CodesweepError
+from codesweep.registry import Registry
+
+app = typer.Typer(
+    help="Code-LLM fine-tuning: prepare datasets, sweep LoRA on Ray, score, compare in MLflow.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+# In the order of the workflow, which is how `--help` lists them.
+ORDER = ("prepare", "sweep", "evaluate", "run", "report", "score", "export", "train")
+COMMANDS: Registry[Callable[..., Any]] = Registry("command")
+for _name in ORDER:
+    COMMANDS.add(_name, f"codesweep.cli.{_name}:{_name}_command")
+
+
+def user_errors_as_one_line(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Print a CodesweepError as one red line and exit 2, instead of a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except CodesweepError as exc:
+            console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            sys.exit(2)
+
+    return wrapper
+
+
+for _name in ORDER:
+    _command = COMMANDS.get(_name)
+    app.command(_name, help=_command.__doc__)(user_errors_as_one_line(_command))
