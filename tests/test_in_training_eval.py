@@ -14,6 +14,7 @@ from codesweep.config.schema import EvalSuite, TinyModelConfig
 from codesweep.errors import CodesweepError
 from codesweep.evaluation.in_training import load_slice, score_checkpoint
 from codesweep.models.factory import build_tiny_model, save_atomically, train_tokenizer
+from codesweep.records import PreparedDataRef
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
 TINY = TinyModelConfig(vocab_size=400, hidden_size=32, num_layers=2, num_heads=2,
@@ -25,6 +26,10 @@ SUITE = EvalSuite(name="quick", tasks=[
      "metrics": ["exact_match"], "k": [1], "timeout": 5,
      "generation": {"max_new_tokens": 6}},
 ])
+
+
+def prepared_of(workspace: Path) -> PreparedDataRef:
+    return PreparedDataRef(root=str(workspace / "prepared"), key="test")
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +53,7 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_scores_text_and_pass_at_k_tasks(workspace: Path) -> None:
-    tasks = load_slice(SUITE, workspace / "prepared", examples=2)
+    tasks = load_slice(SUITE, prepared_of(workspace), examples=2)
     scores = score_checkpoint(workspace / "checkpoint_2", str(workspace / "model"), tasks,
                               "float32")
     assert scores["eval.comp.status"] == "ok" and scores["eval.he.status"] == "ok"
@@ -65,7 +70,7 @@ def test_sandbox_failure_is_recorded_for_its_task_only(workspace: Path,
         raise RuntimeError("sandbox unavailable: no isolation level works here")
 
     monkeypatch.setattr(codesweep.execution, "run_samples", unavailable)
-    tasks = load_slice(SUITE, workspace / "prepared", examples=2)
+    tasks = load_slice(SUITE, prepared_of(workspace), examples=2)
     scores = score_checkpoint(workspace / "checkpoint_2", str(workspace / "model"), tasks,
                               "float32")
     assert scores["eval.he.status"] == "failed"
@@ -75,7 +80,7 @@ def test_sandbox_failure_is_recorded_for_its_task_only(workspace: Path,
 
 
 def test_unloadable_checkpoint_fails_every_task(workspace: Path) -> None:
-    tasks = load_slice(SUITE, workspace / "prepared", examples=1, tasks=["comp"])
+    tasks = load_slice(SUITE, prepared_of(workspace), examples=1, tasks=["comp"])
     scores = score_checkpoint(workspace / "missing", str(workspace / "model"), tasks, "float32")
     assert scores["eval.comp.status"] == "failed"
     assert "cannot load" in scores["eval.comp.reason"]
@@ -84,6 +89,6 @@ def test_unloadable_checkpoint_fails_every_task(workspace: Path) -> None:
 
 def test_bad_slice_settings_are_one_line_errors(workspace: Path) -> None:
     with pytest.raises(CodesweepError, match="7 examples asked of task comp, its split has 6"):
-        load_slice(SUITE, workspace / "prepared", examples=7, tasks=["comp"])
+        load_slice(SUITE, prepared_of(workspace), examples=7, tasks=["comp"])
     with pytest.raises(CodesweepError, match="unknown task.*cmop.*has: comp, he"):
-        load_slice(SUITE, workspace / "prepared", examples=1, tasks=["cmop"])
+        load_slice(SUITE, prepared_of(workspace), examples=1, tasks=["cmop"])

@@ -18,6 +18,7 @@ import pandas as pd
 
 from codesweep.config.schema import EvalSuite, EvalTask
 from codesweep.errors import CodesweepError
+from codesweep.records import PreparedDataRef
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,7 @@ class SliceTask:
     examples: pd.DataFrame
 
 
-def load_slice(suite: EvalSuite, prepared: Path, examples: int,
+def load_slice(suite: EvalSuite, prepared: PreparedDataRef, examples: int,
                tasks: list[str] | None = None) -> list[SliceTask]:
     """The first `examples` examples of each named task (all tasks when `tasks` is None).
 
