@@ -101,6 +101,15 @@ class DedupConfig(Strict):
     shingle_size: int = Field(5, ge=1, description="code tokens per shingle (5)")
     partitions: int | None = Field(
         None, ge=1, description="hash-shuffle partitions of the dedup group-bys; default: 2 x CPUs")
+    examples: bool = Field(
+        True, description="drop validation/test examples whose text is contained in an earlier "
+                          "split's files or examples, per task (true)")
+    example_containment: float = Field(
+        0.8, gt=0, le=1, description="fraction of an example's code-token shingles found in "
+                                     "earlier splits that makes it a cross-split duplicate (0.8)")
+    example_tail_chars: int = Field(
+        200, ge=1, description="completion-style examples are compared on the prompt's last "
+                               "characters plus the completion (200)")
 
 
 class ReferenceConfig(Strict):

@@ -26,6 +26,7 @@ from codesweep.corpus.output import ensure_readable
 from codesweep.corpus.schema import EXCLUSIONS_SCHEMA, FILE_COLUMNS, FILES_SCHEMA
 from codesweep.corpus.sources import ResolvedSource
 from codesweep.errors import CodesweepError
+from codesweep.tasks import leakage
 
 STAGE_ORDER = ["source", "filter", "exact_dedup", "near_dedup", "decontam"]
 
@@ -224,18 +225,37 @@ class Run:
             empty = steps.task_table(steps.run_task_builder(
                 pd.DataFrame(columns=FILE_COLUMNS), task.builder, task.params, self.config.seed))
             report[task.output_name] = {}
-            for split in task.splits:
-                report[task.output_name][split] = self.build_task_split(
-                    task, split, split_sets[split], empty.schema)
+            earlier: list = []  # shingle hashes of the splits before this one (tasks.leakage)
+            for split in SPLITS:  # train first: it is the reference of the eval splits
+                if split in task.splits:
+                    report[task.output_name][split] = self.build_task_split(
+                        task, split, split_sets[split], empty.schema, earlier)
+                if self.config.dedup.examples:
+                    earlier.append(self.shingles(split_sets[split], leakage.file_shingles))
         self.report["tasks"] = report
 
+    def shingles(self, ds: ray.data.Dataset, step, **kwargs: Any):
+        """The distinct shingle hashes a tasks.leakage step finds in a dataset, as one array."""
+        frame = pandas_map(ds, step, **kwargs).to_pandas()
+        return leakage.reference_of([frame["hash"].to_numpy(dtype="uint64")])
+
     def build_task_split(self, task: TaskConfig, split: str, files: ray.data.Dataset,
-                         schema: pa.Schema) -> dict[str, Any]:
-        """One task on one split: materialise, count (text-free projection), write kept rows."""
+                         schema: pa.Schema, earlier: list) -> dict[str, Any]:
+        """One task on one split: materialise, drop eval copies of earlier splits' examples,
+        count (text-free projection), write kept rows."""
         from codesweep.tasks.manifest import summarize
 
         examples = pandas_map(files, steps.task_batch, builder=task.builder,
                               params=task.params, seed=self.config.seed).materialize()
+        dedup_cfg = self.config.dedup
+        if dedup_cfg.examples and earlier:
+            examples = pandas_map(
+                examples, leakage.mark_cross_split, reference=leakage.reference_of(earlier),
+                min_containment=dedup_cfg.example_containment,
+                tail_chars=dedup_cfg.example_tail_chars).materialize()
+        if dedup_cfg.examples:
+            earlier.append(self.shingles(examples, leakage.example_shingles,
+                                         tail_chars=dedup_cfg.example_tail_chars))
         projection = pandas_map(examples, steps.task_projection).to_pandas()
         directory = self.staging / "tasks" / task.output_name / split
         self.write(pandas_map(examples, steps.kept_examples), directory, schema)
