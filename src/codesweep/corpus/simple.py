@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from codesweep.config.pipeline import SPLITS, PipelineConfig
-from codesweep.corpus import decontam, dedup, filters, splits
+from codesweep.corpus import decontam, dedup, filters, repo_split, splits
 from codesweep.corpus.schema import EXCLUSIONS_SCHEMA, FILE_COLUMNS, FILES_SCHEMA, KEPT, uid
 from codesweep.corpus.sources import resolve_sources
 
@@ -41,9 +41,11 @@ def prepare_simple(config: PipelineConfig, *, recipe_dir: Path, cache_root: Path
                 row["text"], bench, config.decontam)
             if found:
                 drop(row, "contaminated", "decontam", found)
+    repo_splits = repo_split.repo_assignment(sources, config.split, config.seed)
     for row in kept:
         if row["drop_reason"] == KEPT:
-            row["split"] = splits.split_of(row["repo"], row["path"], config.split, config.seed)
+            row["split"] = splits.split_of(row["repo"], row["path"], config.split, config.seed,
+                                           repo_splits)
     listing_drops = [row for s in sources for row in s.dropped]
     return write_outputs(rows, listing_drops, config, Path(out_dir))
 

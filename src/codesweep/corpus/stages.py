@@ -21,7 +21,7 @@ import ray.data
 from ray.data.context import ShuffleStrategy
 
 from codesweep.config.pipeline import SPLITS, PipelineConfig, TaskConfig
-from codesweep.corpus import decontam, dedup, filters, splits, steps
+from codesweep.corpus import decontam, dedup, filters, repo_split, splits, steps
 from codesweep.corpus.output import ensure_readable
 from codesweep.corpus.schema import EXCLUSIONS_SCHEMA, FILE_COLUMNS, FILES_SCHEMA
 from codesweep.corpus.sources import ResolvedSource
@@ -76,6 +76,7 @@ class Run:
         self.staging, self.timer = staging, timer
         self.partitions = config.dedup.partitions or default_partitions()
         self.report: dict[str, Any] = {}
+        self.repo_splits = repo_split.repo_assignment(sources, config.split, config.seed)
 
     def execute(self) -> dict[str, Any]:
         """Run the stages; return the manifest sections (counts, dedup, splits, tasks)."""
@@ -162,7 +163,7 @@ class Run:
             ds = pandas_map(ds, decontam.mark_contaminated, bench=self.bench,
                             cfg=self.config.decontam)
         return pandas_map(ds, splits.assign_splits, cfg=self.config.split,
-                          seed=self.config.seed).materialize()
+                          seed=self.config.seed, repo_splits=self.repo_splits).materialize()
 
     def count(self, read: ray.data.Dataset, final: ray.data.Dataset) -> None:
         """Files per stage and drop reason, per split, and transform counts; the empty check."""
