@@ -15,11 +15,10 @@ from functools import lru_cache
 import pandas as pd
 
 from codesweep.config.pipeline import FiltersConfig
+from codesweep.corpus import licence
 from codesweep.corpus.schema import KEPT, WORK_COLUMNS
 
 Drop = tuple[str, str]
-LICENSE_WORDS = re.compile(r"licen[cs]e|copyright|spdx-license-identifier|all rights reserved",
-                           re.IGNORECASE)
 STRING_LITERAL = re.compile(r'"(?:[^"\\\n]|\\.)*"|\'(?:[^\'\\\n]|\\.)*\'')
 NUMBER = re.compile(r"[-+]?(?:0[xX][0-9a-fA-F_]+|\d[\d_]*(?:\.\d*)?(?:[eE][-+]?\d+)?)")
 ALNUM_BYTES = bytes(range(48, 58)) + bytes(range(65, 91)) + bytes(range(97, 123))
@@ -47,42 +46,8 @@ def read_source(abspath: str, max_bytes: int) -> tuple[str | None, Drop | None]:
 
 
 def strip_license_header(text: str, language: str) -> tuple[str, bool]:
-    """Remove a leading comment block that mentions a licence or copyright.
-
-    A shebang and a Python encoding line are kept in place; the block is `#` lines for
-    Python, `//` lines or one `/* ... */` block for C-like languages (Java, Kotlin).
-    """
-    lines = text.splitlines(keepends=True)
-    keep = 0
-    while keep < len(lines) and keep < 2 and _is_preamble(lines[keep]):
-        keep += 1
-    end = _comment_block_end(lines, keep, language)
-    block = "".join(lines[keep:end])
-    if end == keep or not LICENSE_WORDS.search(block):
-        return text, False
-    while end < len(lines) and not lines[end].strip():
-        end += 1  # the blank lines that separated the header from the code
-    return "".join(lines[:keep] + lines[end:]), True
-
-
-def _is_preamble(line: str) -> bool:
-    return line.startswith("#!") or bool(re.match(r"#.*coding[:=]", line))
-
-
-def _comment_block_end(lines: list[str], start: int, language: str) -> int:
-    """Index just past the comment block starting at `start` (== start when there is none)."""
-    end = start
-    while end < len(lines) and not lines[end].strip():
-        end += 1
-    first = lines[end].lstrip() if end < len(lines) else ""
-    if language != "python" and first.startswith("/*"):
-        while end < len(lines) and "*/" not in lines[end]:
-            end += 1
-        return min(end + 1, len(lines))
-    prefix = "#" if language == "python" else "//"
-    while end < len(lines) and lines[end].lstrip().startswith(prefix):
-        end += 1
-    return end if end > start and lines[end - 1].strip() else start
+    """Remove a leading licence or copyright header (`corpus.licence` says what counts)."""
+    return licence.strip_license_header(text, language)
 
 
 def giant_literal(line: str, max_chars: int) -> str | None:
