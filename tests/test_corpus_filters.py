@@ -111,3 +111,14 @@ def test_filters_follow_thresholds(tmp_path):
     assert process(tmp_path, "a = 1\n" * 5, FiltersConfig(min_chars=10))["drop_reason"] == ""
     assert process(tmp_path, CODE, FiltersConfig(min_lines=30))["drop_reason"] == "too_short"
     assert os.path.exists(tmp_path / "f.py")
+
+
+def test_numeric_tables_fail_the_alpha_fraction_and_empty_files_are_too_short(tmp_path):
+    table = "val TABLE = intArrayOf(\n" + "".join(
+        f"    {n * 7919 % 100000}, {n * 104729 % 100000}, {n * 31 % 1000},\n"
+        for n in range(5000)) + ")\n"
+    row = process(tmp_path, table, name="Table.kt")
+    assert (row["drop_reason"], row["drop_detail"].split(" <")[0]) == ("alpha_fraction", "0.00")
+    assert process(tmp_path, CODE)["drop_reason"] == ""
+    assert process(tmp_path, "", name="empty.py")["drop_reason"] == "too_short"
+    assert process(tmp_path, "\n\n  \n", name="blank.py")["drop_reason"] == "too_short"

@@ -68,6 +68,10 @@ class FiltersConfig(Strict):
     max_mean_line_length: float = Field(100.0, gt=0, description="mean line length cap (100)")
     min_alphanum_fraction: float = Field(
         0.25, ge=0, le=1, description="drop files with less alphanumeric content (0.25)")
+    min_alpha_fraction: float = Field(
+        0.25, ge=0, le=1, description="drop files whose non-blank characters are less often "
+                                      "letters (numeric data tables; CodeParrot's alpha "
+                                      "filter) (0.25)")
     long_lines: Literal["drop_file", "drop_line"] = Field(
         "drop_file", description="lines over max_line_length or holding giant literals: drop the "
                                  "whole file, or only those lines (drop_file)")

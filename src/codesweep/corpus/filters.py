@@ -123,10 +123,26 @@ def check_alphanum(text: str, cfg: FiltersConfig) -> Drop | None:
 
     Counted on UTF-8 bytes with a C-speed delete, ASCII letters and digits only.
     """
+    if not text.strip():
+        return None  # an empty file is too_short, not a symbol file
     data = text.encode("utf-8")
     fraction = len(data.translate(None, NON_ALNUM_BYTES)) / max(len(data), 1)
     if fraction < cfg.min_alphanum_fraction:
         return "alphanum_fraction", f"{fraction:.2f} < {cfg.min_alphanum_fraction:g}"
+    return None
+
+
+def check_alpha(text: str, cfg: FiltersConfig) -> Drop | None:
+    """Data files (tables of numbers) pass the alphanumeric test on digits: count letters only.
+
+    CodeParrot's filter, counted over non-whitespace characters so indentation does not count.
+    """
+    visible = "".join(text.split())
+    if not visible:
+        return None
+    fraction = sum(map(str.isalpha, visible)) / len(visible)
+    if fraction < cfg.min_alpha_fraction:
+        return "alpha_fraction", f"{fraction:.2f} < {cfg.min_alpha_fraction:g}"
     return None
 
 
@@ -172,7 +188,7 @@ def check_parses(text: str, language: str, cfg: FiltersConfig) -> Drop | None:
 TextCheck = Callable[[str, FiltersConfig], "Drop | None"]
 # Order matters only for which reason a file is counted under: the first that fires.
 TEXT_CHECKS: list[TextCheck] = [check_generated, check_long_lines, check_mean_line_length,
-                                check_alphanum, check_too_short]
+                                check_alphanum, check_alpha, check_too_short]
 
 
 def filter_text(text: str, language: str, cfg: FiltersConfig) -> tuple[str, bool, int, Drop | None]:
