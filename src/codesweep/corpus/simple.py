@@ -30,17 +30,17 @@ def prepare_simple(config: PipelineConfig, *, recipe_dir: Path, cache_root: Path
     rows = [filters.process_file({**row, "revision": s.revision}, config.filters)
             for s in sources for row in s.files]
     kept = [row for row in rows if row["drop_reason"] == KEPT]
+    if config.decontam.enabled:  # before dedup, as the Ray pipeline: clean twins survive
+        bench = decontam.build_index(config.decontam, Path(recipe_dir))
+        for row in kept:
+            found = decontam.contamination(row["text"], bench, config.decontam)
+            if found:
+                drop(row, "contaminated", "decontam", found)
+    kept = [row for row in kept if row["drop_reason"] == KEPT]
     if config.dedup.exact:
         exact_dedup(kept)
     if config.dedup.near:
         near_dedup([row for row in kept if row["drop_reason"] == KEPT], config)
-    if config.decontam.enabled:
-        bench = decontam.build_index(config.decontam, Path(recipe_dir))
-        for row in kept:
-            found = row["drop_reason"] == KEPT and decontam.contamination(
-                row["text"], bench, config.decontam)
-            if found:
-                drop(row, "contaminated", "decontam", found)
     repo_splits = repo_split.repo_assignment(sources, config.split, config.seed)
     for row in kept:
         if row["drop_reason"] == KEPT:

@@ -26,9 +26,11 @@ from codesweep.corpus.output import ensure_readable
 from codesweep.corpus.schema import EXCLUSIONS_SCHEMA, FILE_COLUMNS, FILES_SCHEMA
 from codesweep.corpus.sources import ResolvedSource
 from codesweep.errors import CodesweepError
-from codesweep.tasks import leakage
+from codesweep.tasks import extraction, leakage
 
-STAGE_ORDER = ["source", "filter", "exact_dedup", "near_dedup", "decontam"]
+# Decontamination runs before dedup: a contaminated file must not be a cluster's representative
+# (its clean twin would already be dropped as its duplicate, leaving no copy).
+STAGE_ORDER = ["source", "filter", "decontam", "exact_dedup", "near_dedup"]
 
 
 @contextmanager
@@ -100,7 +102,7 @@ class Run:
         return self.report
 
     def read_and_filter(self) -> ray.data.Dataset:
-        """Listed files -> one working row each, read and checked in parallel batches."""
+        """Listed files -> one working row each, read, checked and decontaminated in parallel."""
         listing = [{**row, "revision": source.revision}
                    for source in self.sources for row in source.files]
         if not listing:
@@ -108,7 +110,13 @@ class Run:
         per_batch = self.config.execution.files_per_batch
         blocks = max(1, -(-len(listing) // per_batch))
         ds = ray.data.from_items(listing, override_num_blocks=blocks)
-        return pandas_map(ds, filters.process_batch, cfg=self.config.filters).materialize()
+        read = pandas_map(ds, filters.process_batch, cfg=self.config.filters)
+        if self.bench is not None:
+            self.report["decontam"] = {"benchmark_items": len(self.bench.ids),
+                                       "benchmark_digest": self.bench.digest()}
+            read = pandas_map(read, decontam.mark_contaminated, bench=self.bench,
+                              cfg=self.config.decontam)
+        return read.materialize()
 
     def exact_dedup(self, read: ray.data.Dataset) -> ray.data.Dataset:
         """Group kept rows by normalised hash; one per group stays (all rows kept, marked)."""
@@ -153,15 +161,10 @@ class Run:
         return drops, sizes
 
     def mark_and_split(self, deduped: ray.data.Dataset, drops: dict, sizes: dict):
-        """Mark near duplicates and contaminated files, assign splits; materialised."""
+        """Mark near duplicates, assign splits; materialised."""
         ds = deduped
         if drops or sizes:
             ds = pandas_map(ds, dedup.mark_near_duplicates, drops=drops, sizes=sizes)
-        if self.bench is not None:
-            self.report["decontam"] = {"benchmark_items": len(self.bench.ids),
-                                       "benchmark_digest": self.bench.digest()}
-            ds = pandas_map(ds, decontam.mark_contaminated, bench=self.bench,
-                            cfg=self.config.decontam)
         return pandas_map(ds, splits.assign_splits, cfg=self.config.split,
                           seed=self.config.seed, repo_splits=self.repo_splits).materialize()
 
@@ -220,6 +223,10 @@ class Run:
 
     def build_tasks(self, split_sets: dict[str, ray.data.Dataset]) -> None:
         """tasks/<name>/<split>/: each builder over its splits; drops counted, not written."""
+        if self.config.tasks:
+            counts = [pandas_map(split_sets[split], extraction.status_counts).to_pandas()
+                      for split in SPLITS]
+            self.report["extraction"] = extraction.summarize_status(pd.concat(counts))
         report = {}
         for task in self.config.tasks:
             # Run once on no files: bad params fail here, in one line, and we learn the columns.

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import pandas as pd
 
+from codesweep.tasks.extraction import no_functions_reason
 from codesweep.tasks.functions import LANGUAGES, Function, extract_functions
 from codesweep.tasks.rows import dropped
 
@@ -16,7 +17,7 @@ def file_functions(file: pd.Series) -> tuple[list[Function], dict | None]:
         return [], dropped(file, "file", "unsupported_language")
     functions = extract_functions(file["text"], file["language"])
     if not functions:
-        return [], dropped(file, "file", "no_functions")
+        return [], dropped(file, "file", no_functions_reason(file["text"], file["language"]))
     return functions, None
 
 
