@@ -53,9 +53,9 @@ def test_status_per_file_and_counts() -> None:
     assert counts == {"train": {"complete": 4, "partial": 4, "failed": 2, "unsupported": 2}}
 
 
-def test_no_functions_because_of_errors_is_a_parse_error_drop() -> None:
+def test_partial_files_keep_the_functions_outside_their_errors() -> None:
     frame = get_builder("fim")(files(), {}, 0)
     fate = frame[frame["id"].str.endswith(":file")].set_index("path")["drop_reason"].to_dict()
-    assert fate == {"Nothing.kt": "parse_error", "broken.py": "parse_error",
+    assert fate == {"Nothing.kt": "no_functions", "broken.py": "no_functions",
                     "Point.kt": "no_functions", "notes.rb": "unsupported_language"}
     assert "ok" in set(frame.loc[frame["path"] == "Partial.kt", "function"])

@@ -4,8 +4,8 @@
 nodes (Kotlin/Java), so functions inside them may be missing; `failed`: nothing usable (a
 Python syntax error: the `ast` extractor reads all or nothing; a tree that is only errors);
 `unsupported`: no extractor for the language. The manifest counts files per status and
-split, and a file that yields no functions because of errors is dropped as `parse_error`
-rather than `no_functions`, so silent extraction loss shows up in the counts.
+split (`extraction`), so functions lost to parse errors show up next to the builders'
+`no_functions` drops instead of passing silently.
 """
 
 from __future__ import annotations
@@ -56,7 +56,3 @@ def summarize_status(counts: pd.DataFrame) -> dict[str, dict[str, int]]:
         summary.setdefault(str(split), {})[str(status)] = int(files)
     return summary
 
-
-def no_functions_reason(text: str, language: str) -> str:
-    """Why a supported file gave no functions: `parse_error` when the parser hit errors."""
-    return "no_functions" if extraction_status(text, language) == "complete" else "parse_error"

@@ -6,7 +6,6 @@ from collections.abc import Callable
 
 import pandas as pd
 
-from codesweep.tasks.extraction import no_functions_reason
 from codesweep.tasks.functions import LANGUAGES, Function, extract_functions
 from codesweep.tasks.rows import dropped
 
@@ -17,7 +16,7 @@ def file_functions(file: pd.Series) -> tuple[list[Function], dict | None]:
         return [], dropped(file, "file", "unsupported_language")
     functions = extract_functions(file["text"], file["language"])
     if not functions:
-        return [], dropped(file, "file", no_functions_reason(file["text"], file["language"]))
+        return [], dropped(file, "file", "no_functions")
     return functions, None
 
 
