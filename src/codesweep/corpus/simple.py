@@ -21,6 +21,7 @@ from codesweep.config.pipeline import SPLITS, PipelineConfig
 from codesweep.corpus import decontam, dedup, filters, repo_split, splits
 from codesweep.corpus.schema import EXCLUSIONS_SCHEMA, FILE_COLUMNS, FILES_SCHEMA, KEPT, uid
 from codesweep.corpus.sources import resolve_sources
+from codesweep.tasks import leakage
 
 
 def prepare_simple(config: PipelineConfig, *, recipe_dir: Path, cache_root: Path,
@@ -110,13 +111,16 @@ def write_outputs(rows: list[dict], listing_drops: list[dict], config: PipelineC
     frame = pd.DataFrame(rows, columns=[*FILE_COLUMNS, "norm_hash", "drop_reason",
                                         "drop_stage", "drop_detail"])
     kept = frame[frame["drop_reason"] == KEPT]
+    earlier: dict[str, list] = {task.output_name: [] for task in config.tasks}
     for split in SPLITS:
         part = kept[kept["split"] == split]
         write_table(pa.Table.from_pandas(part[FILE_COLUMNS], schema=FILES_SCHEMA,
                                          preserve_index=False), out_dir / "files" / split)
         for task in config.tasks:
             if split in task.splits:
-                write_task(part, task, split, config.seed, out_dir)
+                write_task(part, task, split, config, out_dir, earlier[task.output_name])
+            if config.dedup.examples:
+                earlier[task.output_name].append(leakage.file_shingles(part)["hash"].to_numpy())
     dropped = frame[frame["drop_reason"] != KEPT]
     exclusions = pd.concat([pd.DataFrame({
         "repo": dropped["repo"], "path": dropped["path"], "reason": dropped["drop_reason"],
@@ -128,13 +132,22 @@ def write_outputs(rows: list[dict], listing_drops: list[dict], config: PipelineC
             "splits": {s: int((kept["split"] == s).sum()) for s in SPLITS}}
 
 
-def write_task(files: pd.DataFrame, task, split: str, seed: int, out_dir: Path) -> None:
-    """Run a builder over a whole split at once and write its kept examples."""
+def write_task(files: pd.DataFrame, task, split: str, config: PipelineConfig, out_dir: Path,
+               earlier: list) -> None:
+    """Run a builder over a whole split at once, drop eval copies of earlier splits' content
+    (`tasks.leakage`), and write its kept examples."""
     from codesweep.corpus.steps import kept_examples, run_task_builder, task_table
 
-    examples = kept_examples(run_task_builder(files.reset_index(drop=True), task.builder,
-                                              task.params, seed))
-    write_table(task_table(examples), out_dir / "tasks" / task.output_name / split)
+    examples = run_task_builder(files.reset_index(drop=True), task.builder, task.params,
+                                config.seed)
+    cfg = config.dedup
+    if cfg.examples and earlier:
+        examples = leakage.mark_cross_split(examples, leakage.reference_of(earlier),
+                                            cfg.example_containment, cfg.example_tail_chars)
+    if cfg.examples:
+        earlier.append(leakage.example_shingles(examples, cfg.example_tail_chars)["hash"]
+                       .to_numpy())
+    write_table(task_table(kept_examples(examples)), out_dir / "tasks" / task.output_name / split)
 
 
 def write_table(table: pa.Table, directory: Path) -> None:

@@ -21,7 +21,7 @@ import ray.data
 from ray.data.context import ShuffleStrategy
 
 from codesweep.config.pipeline import SPLITS, PipelineConfig, TaskConfig
-from codesweep.corpus import decontam, dedup, filters, repo_split, splits, steps
+from codesweep.corpus import decontam, dedup, filters, leak_guard, repo_split, splits, steps
 from codesweep.corpus.output import ensure_readable
 from codesweep.corpus.schema import EXCLUSIONS_SCHEMA, FILE_COLUMNS, FILES_SCHEMA
 from codesweep.corpus.sources import ResolvedSource
@@ -78,6 +78,7 @@ class Run:
         self.staging, self.timer = staging, timer
         self.partitions = config.dedup.partitions or default_partitions()
         self.report: dict[str, Any] = {}
+        self.near_pairs: list[tuple[str, str]] = []
         self.repo_splits = repo_split.repo_assignment(sources, config.split, config.seed)
 
     def execute(self) -> dict[str, Any]:
@@ -144,13 +145,8 @@ class Run:
         cfg = self.config.dedup
         if not cfg.near:
             return {}, {}
-        texts = pandas_map(deduped, steps.kept_rows).select_columns(["repo", "path", "text"])
-        bands = pandas_map(texts, dedup.band_rows, threshold=cfg.threshold,
-                           num_perm=cfg.num_perm, size=cfg.shingle_size, shards=self.partitions)
-        grouped = bands.groupby("shard", num_partitions=self.partitions)
-        pairs = grouped.map_groups(dedup.shard_pairs, batch_format="pandas",
-                                   fn_kwargs={"threshold": cfg.threshold}).take_all()
-        clusters = dedup.clusters_from_pairs(sorted({(p["a"], p["b"]) for p in pairs}))
+        self.near_pairs = self.verified_pairs(deduped)
+        clusters = dedup.clusters_from_pairs(self.near_pairs)
         drops, sizes = dedup.near_drop_details(clusters)
         n_bands, n_rows = dedup.lsh_params(cfg.threshold, cfg.num_perm)
         histogram = Counter(len(members) for members in clusters.values())
@@ -159,6 +155,17 @@ class Run:
             "rows": n_rows, "shingle_size": cfg.shingle_size, "clusters": len(clusters),
             "cluster_sizes": {str(k): v for k, v in sorted(histogram.items())}}
         return drops, sizes
+
+    def verified_pairs(self, ds: ray.data.Dataset) -> list[tuple[str, str]]:
+        """MinHash-verified similar pairs (uid a < uid b) among the kept rows of `ds`."""
+        cfg = self.config.dedup
+        texts = pandas_map(ds, steps.kept_rows).select_columns(["repo", "path", "text"])
+        bands = pandas_map(texts, dedup.band_rows, threshold=cfg.threshold,
+                           num_perm=cfg.num_perm, size=cfg.shingle_size, shards=self.partitions)
+        grouped = bands.groupby("shard", num_partitions=self.partitions)
+        pairs = grouped.map_groups(dedup.shard_pairs, batch_format="pandas",
+                                   fn_kwargs={"threshold": cfg.threshold}).take_all()
+        return sorted({(p["a"], p["b"]) for p in pairs})
 
     def mark_and_split(self, deduped: ray.data.Dataset, drops: dict, sizes: dict):
         """Mark near duplicates, assign splits; materialised."""
@@ -195,7 +202,21 @@ class Run:
         if leaks:
             shown = ", ".join(f"{row['sha'][:12]} in {row['splits']}" for row in leaks)
             raise CodesweepError(f"split leakage check failed: {shown}")
-        self.report["leakage_check"] = "passed: no content sha in two splits"
+        self.report["leakage_check"] = "passed: no content sha in two splits" + \
+            self.check_near_leakage(final)
+
+    def check_near_leakage(self, final: ray.data.Dataset) -> str:
+        """Near-duplicate pairs across splits: a failure after near dedup, counted without it."""
+        where = final.select_columns(["repo", "path", "split", "drop_reason"]).to_pandas()
+        split_by_uid = leak_guard.kept_splits(where)
+        pairs = self.near_pairs if self.config.dedup.near else self.verified_pairs(final)
+        crossing = leak_guard.pairs_across_splits(pairs, split_by_uid)
+        if crossing and self.config.dedup.near:
+            raise CodesweepError("split leakage check failed: near duplicates in two splits: "
+                                 + leak_guard.describe(crossing, split_by_uid))
+        self.report["near_duplicates_across_splits"] = len(crossing)
+        return ", no near duplicates across splits" if not crossing else \
+            f"; {len(crossing)} near-duplicate pairs across splits (dedup.near is off)"
     def write_files(self, final: ray.data.Dataset) -> dict[str, ray.data.Dataset]:
         """files/<split>/ for each split (an empty split still gets a readable part)."""
         split_sets = {}
@@ -245,6 +266,8 @@ class Run:
     def shingles(self, ds: ray.data.Dataset, step, **kwargs: Any):
         """The distinct shingle hashes a tasks.leakage step finds in a dataset, as one array."""
         frame = pandas_map(ds, step, **kwargs).to_pandas()
+        if "hash" not in frame.columns:  # a dataset with no rows has no columns either
+            return leakage.reference_of([])
         return leakage.reference_of([frame["hash"].to_numpy(dtype="uint64")])
 
     def build_task_split(self, task: TaskConfig, split: str, files: ray.data.Dataset,
