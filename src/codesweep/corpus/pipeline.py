@@ -1,4 +1,4 @@
-"""`prepare`: sources -> read & filter -> exact dedup -> near dedup -> decontaminate -> split
+"""`prepare`: sources -> read, filter & decontaminate -> exact dedup -> near dedup -> split
 -> task builders -> Parquet + manifest, on Ray Data, cached by a content hash of the inputs.
 The steps, their names and their order are `codesweep.corpus.steps`.
 
