@@ -104,8 +104,9 @@ class DedupConfig(Section):
         True, description="drop validation/test examples whose text is contained in an earlier "
                           "split's files or examples, per task (true)")
     example_containment: float = Field(
-        0.9, gt=0, le=1, description="fraction of an example's code-token shingles found in "
-                                     "earlier splits that makes it a cross-split duplicate (0.9)")
+        0.9, gt=0, le=1, description="fraction of an example's code-token shingles found in one "
+                                     "earlier-split file or example that makes it a "
+                                     "cross-split duplicate (0.9)")
     example_tail_chars: int = Field(
         200, ge=1, description="completion-style examples are compared on the prompt's last "
                                "characters plus the completion (200)")
