@@ -237,7 +237,7 @@ def build_tasks(state: PrepareState) -> None:
         counts = [pandas_map(state.split_sets[split], extraction.status_counts).to_pandas()
                   for split in SPLITS]
         state.report["extraction"] = extraction.summarize_status(pd.concat(counts))
-    report = {}
+    report: dict[str, dict[str, Any]] = {}
     for task in state.config.tasks:
         # Run once on no files: bad params fail here, in one line, and we learn the columns.
         empty = blocks.task_table(blocks.run_task_builder(

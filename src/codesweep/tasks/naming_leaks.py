@@ -55,7 +55,7 @@ def find_leaks(label: str, code: str, language: str, placeholder: str) -> list[L
     found: list[Leak] = []
     whole = name_pattern(label)
     for match in _regions(language).finditer(code):
-        kind = match.lastgroup
+        kind = str(match.lastgroup)  # every alternative is a named group
         text, offset = match.group(), match.start()
         if kind == "ident":
             found += _identifier_leaks(text, offset, label, words, placeholder)
