@@ -19,10 +19,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from codesweep.config.pipeline import SPLITS, PipelineConfig
-from codesweep.corpus import decontam, dedup, filters, splits
+from codesweep.corpus import decontam, dedup, filters, repo_split, splits
 from codesweep.corpus.schema import EXCLUSIONS_SCHEMA, FILE_COLUMNS, FILES_SCHEMA, uid
 from codesweep.corpus.sources import resolve_sources
 from codesweep.drops import KEPT
+from codesweep.tasks import leakage
 
 
 def prepare_simple(config: PipelineConfig, *, recipe_dir: Path, cache_root: Path,
@@ -32,20 +33,22 @@ def prepare_simple(config: PipelineConfig, *, recipe_dir: Path, cache_root: Path
     rows = [filters.process_file({**row, "revision": s.revision}, config.filters)
             for s in sources for row in s.files]
     kept = [row for row in rows if row["drop_reason"] == KEPT]
+    if config.decontam.enabled:  # before dedup, as the Ray pipeline: clean twins survive
+        bench = decontam.build_index(config.decontam, Path(recipe_dir))
+        for row in kept:
+            found = decontam.contamination(row["text"], bench, config.decontam)
+            if found:
+                drop(row, "contaminated", "decontam", found)
+    kept = [row for row in kept if row["drop_reason"] == KEPT]
     if config.dedup.exact:
         exact_dedup(kept)
     if config.dedup.near:
         near_dedup([row for row in kept if row["drop_reason"] == KEPT], config)
-    if config.decontam.enabled:
-        bench = decontam.build_index(config.decontam, Path(recipe_dir))
-        for row in kept:
-            found = row["drop_reason"] == KEPT and decontam.contamination(
-                row["text"], bench, config.decontam)
-            if found:
-                drop(row, "contaminated", "decontam", found)
+    repo_splits = repo_split.repo_assignment(sources, config.split, config.seed)
     for row in kept:
         if row["drop_reason"] == KEPT:
-            row["split"] = splits.split_of(row["repo"], row["path"], config.split, config.seed)
+            row["split"] = splits.split_of(row["repo"], row["path"], config.split, config.seed,
+                                           repo_splits)
     listing_drops = [row for s in sources for row in s.dropped]
     return write_outputs(rows, listing_drops, config, Path(out_dir))
 
@@ -110,13 +113,16 @@ def write_outputs(rows: list[dict], listing_drops: list[dict], config: PipelineC
     frame = pd.DataFrame(rows, columns=[*FILE_COLUMNS, "norm_hash", "drop_reason",
                                         "drop_stage", "drop_detail"])
     kept = frame[frame["drop_reason"] == KEPT]
+    earlier: dict[str, list] = {task.output_name: [] for task in config.tasks}
     for split in SPLITS:
         part = kept[kept["split"] == split]
         write_table(pa.Table.from_pandas(part[FILE_COLUMNS], schema=FILES_SCHEMA,
                                          preserve_index=False), out_dir / "files" / split)
         for task in config.tasks:
             if split in task.splits:
-                write_task(part, task, split, config.seed, out_dir)
+                write_task(part, task, split, config, out_dir, earlier[task.output_name])
+            if config.dedup.examples:
+                earlier[task.output_name] += leakage.unit_hashes(leakage.file_shingles(part))
     dropped = frame[frame["drop_reason"] != KEPT]
     exclusions = pd.concat([pd.DataFrame({
         "repo": dropped["repo"], "path": dropped["path"], "reason": dropped["drop_reason"],
@@ -128,13 +134,22 @@ def write_outputs(rows: list[dict], listing_drops: list[dict], config: PipelineC
             "splits": {s: int((kept["split"] == s).sum()) for s in SPLITS}}
 
 
-def write_task(files: pd.DataFrame, task, split: str, seed: int, out_dir: Path) -> None:
-    """Run a builder over a whole split at once and write its kept examples."""
+def write_task(files: pd.DataFrame, task, split: str, config: PipelineConfig, out_dir: Path,
+               earlier: list) -> None:
+    """Run a builder over a whole split at once, drop eval copies of earlier splits' content
+    (`tasks.leakage`), and write its kept examples."""
     from codesweep.corpus.blocks import kept_examples, run_task_builder, task_table
 
-    examples = kept_examples(run_task_builder(files.reset_index(drop=True), task.builder,
-                                              task.params, seed))
-    write_table(task_table(examples), out_dir / "tasks" / task.output_name / split)
+    examples = run_task_builder(files.reset_index(drop=True), task.builder, task.params,
+                                config.seed)
+    cfg = config.dedup
+    if cfg.examples and earlier:
+        examples = leakage.mark_cross_split(examples, leakage.reference_of(earlier),
+                                            cfg.example_containment, cfg.example_tail_chars)
+    if cfg.examples:
+        earlier += leakage.unit_hashes(leakage.example_shingles(examples,
+                                                                cfg.example_tail_chars))
+    write_table(task_table(kept_examples(examples)), out_dir / "tasks" / task.output_name / split)
 
 
 def write_table(table: pa.Table, directory: Path) -> None:

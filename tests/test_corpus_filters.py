@@ -116,3 +116,14 @@ def test_filters_follow_thresholds(tmp_path):
 def test_every_registered_filter_runs_in_the_declared_order():
     assert sorted(filters.FILTER_ORDER) == filters.FILTERS.names()
     assert filters.FILTERS.get("too_short")("x\n", "python", FiltersConfig())[0] == "too_short"
+
+
+def test_numeric_tables_fail_the_alpha_fraction_and_empty_files_are_too_short(tmp_path):
+    table = "val TABLE = intArrayOf(\n" + "".join(
+        f"    {n * 7919 % 100000}, {n * 104729 % 100000}, {n * 31 % 1000},\n"
+        for n in range(5000)) + ")\n"
+    row = process(tmp_path, table, name="Table.kt")
+    assert (row["drop_reason"], row["drop_detail"].split(" <")[0]) == ("alpha_fraction", "0.00")
+    assert process(tmp_path, CODE)["drop_reason"] == ""
+    assert process(tmp_path, "", name="empty.py")["drop_reason"] == "too_short"
+    assert process(tmp_path, "\n\n  \n", name="blank.py")["drop_reason"] == "too_short"

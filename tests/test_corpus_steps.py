@@ -55,3 +55,9 @@ def test_an_unknown_step_fails_before_any_step_runs(monkeypatch) -> None:
     with pytest.raises(CodesweepError, match=r'unknown corpus step "wirte" \(did you mean "write"'):
         steps.run_steps(state(), timer, ["first", "wirte"])
     assert ran == []
+
+
+def test_decontamination_runs_before_dedup_and_repos_are_assigned_before_reading() -> None:
+    order = steps.PIPELINE
+    assert order.index("decontaminate") < order.index("exact dedup") < order.index("near dedup")
+    assert order.index("assign repos") < order.index("read & filter")

@@ -137,3 +137,21 @@ def test_selects_the_named_function_and_rejects_non_functions() -> None:
     assert build_cfg(source, "main").to_text() == "b0: Return -> return:exit"
     assert build_cfg(source).to_text() == "b0: Pass -> next:exit"
     assert build_cfg("x = 1\n") is None and build_cfg("def (:\n") is None
+
+
+def test_a_loop_body_ending_in_if_else_loops_back_on_back_edges() -> None:
+    graph = build_cfg(textwrap.dedent("""
+        def f(items):
+            total = 0
+            for item in items:
+                if item:
+                    total += 1
+                else:
+                    total -= 1
+            return total
+        """))
+    assert graph is not None
+    header = next(b for b in graph.blocks if "For" in b.kinds)
+    into_header = [label for b in graph.blocks for label, target in b.edges
+                   if target == header.id and "For" not in b.kinds and b.id != 0]
+    assert into_header == ["back", "back"], graph.to_text()

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+
+import pandas as pd
 from test_tasks_builders import fixture_files
 
+from codesweep.languages import code_tokens
 from codesweep.tasks.registry import get_builder
 
 
@@ -53,3 +57,41 @@ def test_short_file_is_counted() -> None:
     files.loc[0, "text"] = "x = 1\n"
     frame = get_builder("completion")(files, {}, 0)
     assert list(frame["drop_reason"]) == ["file_too_short"]
+
+
+def long_file(lines: int) -> pd.DataFrame:
+    text = "".join(f"val byteStrings{n} = byteStrings[{n}].toList() + elseBranch{n}\n"
+                   for n in range(lines)) + "\n\n   \n"
+    return pd.DataFrame([{"repo": "r", "revision": "0" * 40, "path": "Long.kt",
+                          "language": "kotlin", "text": text, "split": "train",
+                          "sha": hashlib.sha256(text.encode()).hexdigest()}])
+
+
+def test_token_windows_cover_a_long_file_unless_capped_and_count_the_cap() -> None:
+    files = long_file(400)
+    params = {"mode": "tokens", "window_tokens": 64, "stride_tokens": 64, "target_tokens": 16}
+    frame = get_builder("completion")(files, params, 0)
+    kept = frame[frame["drop_reason"] == ""]
+    covered = sum(len(row.prompt) + len(row.completion) for row in kept.itertuples())
+    assert covered >= len(files["text"].iloc[0].rstrip()) - 64 * 12  # all but the last window
+    capped = get_builder("completion")(files, {**params, "max_examples_per_file": 8}, 0)
+    reasons = capped["drop_reason"].value_counts()
+    assert reasons[""] == 8 and reasons["file_cap"] == len(frame) - 8 - reasons.get(
+        "blank_target", 0)
+
+
+def test_line_targets_are_cut_between_tokens_and_blank_targets_dropped() -> None:
+    files = long_file(120)
+    words = {token.strip() for token in code_tokens(files["text"].iloc[0])}
+    for seed in range(5):
+        frame = get_builder("completion")(files, {"context_lines": 3, "stride_lines": 1,
+                                                  "max_examples_per_file": 200}, seed)
+        for row in frame[frame["drop_reason"] == ""].itertuples():
+            head = row.prompt.rsplit("\n", 1)[-1]
+            last = code_tokens(head)[-1].strip() if head.strip() else ""
+            first = code_tokens(row.completion)[0].strip()
+            assert last in words | {""} and first in words, (head, row.completion)
+    tokens = get_builder("completion")(files, {"mode": "tokens", "window_tokens": 12,
+                                               "stride_tokens": 1, "target_tokens": 2}, 0)
+    assert (tokens["drop_reason"] == "blank_target").any()
+    assert all(text.strip() for text in tokens.loc[tokens["drop_reason"] == "", "completion"])

@@ -24,6 +24,8 @@ TREE_SITTER_GRAMMARS = {"python": "tree_sitter_python", "java": "tree_sitter_jav
                         "kotlin": "tree_sitter_kotlin"}
 
 _CODE_TOKEN = re.compile(r"\s*(?:\w+|[^\w\s])|\s+")
+# A one-line single- or double-quoted string literal, escapes included (C-like and Python).
+STRING_LITERAL = re.compile(r'"(?:[^"\\\n]|\\.)*"|\'(?:[^\'\\\n]|\\.)*\'')
 
 
 def has_grammar(language: str) -> bool:

@@ -63,6 +63,10 @@ class FiltersConfig(Section):
     max_mean_line_length: float = Field(100.0, gt=0, description="mean line length cap (100)")
     min_alphanum_fraction: float = Field(
         0.25, ge=0, le=1, description="drop files with less alphanumeric content (0.25)")
+    min_alpha_fraction: float = Field(
+        0.25, ge=0, le=1, description="drop files whose non-blank characters are less often "
+                                      "letters (numeric data tables; CodeParrot's alpha "
+                                      "filter) (0.25)")
     long_lines: Literal["drop_file", "drop_line"] = Field(
         "drop_file", description="lines over max_line_length or holding giant literals: drop the "
                                  "whole file, or only those lines (drop_file)")
@@ -96,6 +100,16 @@ class DedupConfig(Section):
     shingle_size: int = Field(5, ge=1, description="code tokens per shingle (5)")
     partitions: int | None = Field(
         None, ge=1, description="hash-shuffle partitions of the dedup group-bys; default: 2 x CPUs")
+    examples: bool = Field(
+        True, description="drop validation/test examples whose text is contained in an earlier "
+                          "split's files or examples, per task (true)")
+    example_containment: float = Field(
+        0.9, gt=0, le=1, description="fraction of an example's code-token shingles found in one "
+                                     "earlier-split file or example that makes it a "
+                                     "cross-split duplicate (0.9)")
+    example_tail_chars: int = Field(
+        200, ge=1, description="completion-style examples are compared on the prompt's last "
+                               "characters plus the completion (200)")
 
 
 class ReferenceConfig(Section):

@@ -15,15 +15,13 @@ from collections.abc import Callable
 import pandas as pd
 
 from codesweep.config.pipeline import FiltersConfig
+from codesweep.corpus import licence
 from codesweep.corpus.schema import WORK_COLUMNS, drop_fields
 from codesweep.drops import KEPT
-from codesweep.languages import has_grammar, parser
+from codesweep.languages import STRING_LITERAL, has_grammar, parser
 from codesweep.registry import Registry
 
 Drop = tuple[str, str]
-LICENSE_WORDS = re.compile(r"licen[cs]e|copyright|spdx-license-identifier|all rights reserved",
-                           re.IGNORECASE)
-STRING_LITERAL = re.compile(r'"(?:[^"\\\n]|\\.)*"|\'(?:[^\'\\\n]|\\.)*\'')
 NUMBER = re.compile(r"[-+]?(?:0[xX][0-9a-fA-F_]+|\d[\d_]*(?:\.\d*)?(?:[eE][-+]?\d+)?)")
 ALNUM_BYTES = bytes(range(48, 58)) + bytes(range(65, 91)) + bytes(range(97, 123))
 NON_ALNUM_BYTES = bytes(b for b in range(256) if b not in ALNUM_BYTES)
@@ -54,42 +52,8 @@ def read_source(abspath: str, max_bytes: int) -> tuple[str | None, Drop | None]:
 
 
 def strip_license_header(text: str, language: str) -> tuple[str, bool]:
-    """Remove a leading comment block that mentions a licence or copyright.
-
-    A shebang and a Python encoding line are kept in place; the block is `#` lines for
-    Python, `//` lines or one `/* ... */` block for C-like languages (Java, Kotlin).
-    """
-    lines = text.splitlines(keepends=True)
-    keep = 0
-    while keep < len(lines) and keep < 2 and _is_preamble(lines[keep]):
-        keep += 1
-    end = _comment_block_end(lines, keep, language)
-    block = "".join(lines[keep:end])
-    if end == keep or not LICENSE_WORDS.search(block):
-        return text, False
-    while end < len(lines) and not lines[end].strip():
-        end += 1  # the blank lines that separated the header from the code
-    return "".join(lines[:keep] + lines[end:]), True
-
-
-def _is_preamble(line: str) -> bool:
-    return line.startswith("#!") or bool(re.match(r"#.*coding[:=]", line))
-
-
-def _comment_block_end(lines: list[str], start: int, language: str) -> int:
-    """Index just past the comment block starting at `start` (== start when there is none)."""
-    end = start
-    while end < len(lines) and not lines[end].strip():
-        end += 1
-    first = lines[end].lstrip() if end < len(lines) else ""
-    if language != "python" and first.startswith("/*"):
-        while end < len(lines) and "*/" not in lines[end]:
-            end += 1
-        return min(end + 1, len(lines))
-    prefix = "#" if language == "python" else "//"
-    while end < len(lines) and lines[end].lstrip().startswith(prefix):
-        end += 1
-    return end if end > start and lines[end - 1].strip() else start
+    """Remove a leading licence or copyright header (`corpus.licence` says what counts)."""
+    return licence.strip_license_header(text, language)
 
 
 def giant_literal(line: str, max_chars: int) -> str | None:
@@ -169,10 +133,27 @@ def check_alphanum(text: str, language: str, cfg: FiltersConfig) -> Drop | None:
 
     Counted on UTF-8 bytes with a C-speed delete, ASCII letters and digits only.
     """
+    if not text.strip():
+        return None  # an empty file is too_short, not a symbol file
     data = text.encode("utf-8")
     fraction = len(data.translate(None, NON_ALNUM_BYTES)) / max(len(data), 1)
     if fraction < cfg.min_alphanum_fraction:
         return "alphanum_fraction", f"{fraction:.2f} < {cfg.min_alphanum_fraction:g}"
+    return None
+
+
+@FILTERS.register("alpha")
+def check_alpha(text: str, language: str, cfg: FiltersConfig) -> Drop | None:
+    """Data files (tables of numbers) pass the alphanumeric test on digits: count letters only.
+
+    CodeParrot's filter, counted over non-whitespace characters so indentation does not count.
+    """
+    visible = "".join(text.split())
+    if not visible:
+        return None
+    fraction = sum(map(str.isalpha, visible)) / len(visible)
+    if fraction < cfg.min_alpha_fraction:
+        return "alpha_fraction", f"{fraction:.2f} < {cfg.min_alpha_fraction:g}"
     return None
 
 
@@ -200,7 +181,8 @@ def check_parses(text: str, language: str, cfg: FiltersConfig) -> Drop | None:
 
 
 # Order matters only for which reason a file is counted under: the first that fires.
-FILTER_ORDER = ["generated", "long_lines", "mean_line_length", "alphanum", "too_short", "parses"]
+FILTER_ORDER = ["generated", "long_lines", "mean_line_length", "alphanum", "alpha", "too_short",
+                "parses"]
 
 
 def filter_text(text: str, language: str, cfg: FiltersConfig) -> tuple[str, bool, int, Drop | None]:

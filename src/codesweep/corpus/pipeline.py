@@ -1,5 +1,6 @@
-"""`prepare`: sources -> read & filter -> exact dedup -> near dedup -> decontaminate -> split
--> task builders -> Parquet + manifest, on Ray Data, cached by a content hash of the inputs.
+"""`prepare`: sources -> read & filter -> decontaminate -> exact dedup -> near dedup -> split
+-> task builders (eval examples found in earlier splits dropped) -> Parquet + manifest, on
+Ray Data, cached by a content hash of the inputs.
 The steps, their names and their order are `codesweep.corpus.steps`.
 
 Public contract (other stages depend on it):

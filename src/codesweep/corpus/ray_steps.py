@@ -1,9 +1,9 @@
 """The steps of `prepare` on Ray Data, one function per step (`corpus.steps` names and orders
 them), each reading and extending the shared `PrepareState`.
 
-Materialisation points are chosen so no step re-reads the sources: after read & filter
-(used for counts, exclusions and dedup), after exact dedup (used for LSH bands and marking),
-and after splitting (used for the writes, checks and task builders).
+Materialisation points are chosen so no step re-reads the sources: after read & filter and
+after decontamination (used for counts, exclusions and dedup), after exact dedup (used for
+LSH bands and marking), and after splitting (used for the writes, checks and task builders).
 """
 
 from __future__ import annotations
@@ -22,16 +22,17 @@ import ray.data
 from ray.data.context import ShuffleStrategy
 
 from codesweep.config.pipeline import SPLITS, TaskConfig
-from codesweep.corpus import blocks, decontam, dedup, filters, splits
+from codesweep.corpus import blocks, decontam, dedup, filters, leak_guard, repo_split, splits
 from codesweep.corpus.output import ensure_readable
 from codesweep.corpus.schema import EXCLUSIONS_SCHEMA, FILE_COLUMNS, FILES_SCHEMA
 from codesweep.corpus.sources import ResolvedSource
 from codesweep.corpus.steps import PrepareState
 from codesweep.drops import dropped_rows, kept_rows
 from codesweep.errors import CodesweepError
+from codesweep.tasks import extraction, leakage
 
 # Where a file can be dropped (the `drop_stage` column), in pipeline order.
-DROP_STAGES = ["source", "filter", "exact_dedup", "near_dedup", "decontam"]
+DROP_STAGES = ["source", "filter", "decontam", "exact_dedup", "near_dedup"]
 
 
 @contextmanager
@@ -70,6 +71,12 @@ def pandas_map(ds: ray.data.Dataset, fn, **kwargs: Any) -> ray.data.Dataset:
     return ds.map_batches(fn, batch_format="pandas", batch_size=None, fn_kwargs=kwargs or None)
 
 
+def assign_repos(state: PrepareState) -> None:
+    """`split.by: repo`: repositories to splits from the listing, before any file is read."""
+    state.repo_splits = repo_split.repo_assignment(state.sources, state.config.split,
+                                                   state.config.seed)
+
+
 def read_and_filter(state: PrepareState) -> None:
     """Listed files -> one working row each, read and checked in parallel batches."""
     listing = [{**row, "revision": source.revision}
@@ -80,6 +87,16 @@ def read_and_filter(state: PrepareState) -> None:
     blocks_wanted = max(1, -(-len(listing) // per_batch))
     ds = ray.data.from_items(listing, override_num_blocks=blocks_wanted)
     state.read = pandas_map(ds, filters.process_batch, cfg=state.config.filters).materialize()
+
+
+def decontaminate(state: PrepareState) -> None:
+    """Mark kept files that contain benchmark items, before dedup (see `steps.PIPELINE`)."""
+    if state.bench is None:
+        return
+    state.report["decontam"] = {"benchmark_items": len(state.bench.ids),
+                                "benchmark_digest": state.bench.digest()}
+    state.read = pandas_map(state.read, decontam.mark_contaminated, bench=state.bench,
+                            cfg=state.config.decontam).materialize()
 
 
 def exact_dedup(state: PrepareState) -> None:
@@ -109,13 +126,8 @@ def near_dedup(state: PrepareState) -> None:
     cfg = state.config.dedup
     if not cfg.near:
         return
-    texts = pandas_map(state.deduped, kept_rows).select_columns(["repo", "path", "text"])
-    bands = pandas_map(texts, dedup.band_rows, threshold=cfg.threshold,
-                       num_perm=cfg.num_perm, size=cfg.shingle_size, shards=state.partitions)
-    grouped = bands.groupby("shard", num_partitions=state.partitions)
-    pairs = grouped.map_groups(dedup.shard_pairs, batch_format="pandas",
-                               fn_kwargs={"threshold": cfg.threshold}).take_all()
-    clusters = dedup.clusters_from_pairs(sorted({(p["a"], p["b"]) for p in pairs}))
+    state.near_pairs = verified_pairs(state, state.deduped)
+    clusters = dedup.clusters_from_pairs(state.near_pairs)
     state.near_drops, state.near_sizes = dedup.near_drop_details(clusters)
     n_bands, n_rows = dedup.lsh_params(cfg.threshold, cfg.num_perm)
     histogram = Counter(len(members) for members in clusters.values())
@@ -125,19 +137,26 @@ def near_dedup(state: PrepareState) -> None:
         "cluster_sizes": {str(k): v for k, v in sorted(histogram.items())}}
 
 
-def decontaminate_and_split(state: PrepareState) -> None:
-    """Mark near duplicates and contaminated files, assign splits; materialised."""
+def verified_pairs(state: PrepareState, ds: ray.data.Dataset) -> list[tuple[str, str]]:
+    """MinHash-verified similar pairs (uid a < uid b) among the kept rows of `ds`."""
+    cfg = state.config.dedup
+    texts = pandas_map(ds, kept_rows).select_columns(["repo", "path", "text"])
+    bands = pandas_map(texts, dedup.band_rows, threshold=cfg.threshold,
+                       num_perm=cfg.num_perm, size=cfg.shingle_size, shards=state.partitions)
+    grouped = bands.groupby("shard", num_partitions=state.partitions)
+    pairs = grouped.map_groups(dedup.shard_pairs, batch_format="pandas",
+                               fn_kwargs={"threshold": cfg.threshold}).take_all()
+    return sorted({(p["a"], p["b"]) for p in pairs})
+
+
+def mark_and_split(state: PrepareState) -> None:
+    """Mark near duplicates, assign splits; materialised."""
     ds = state.deduped
     if state.near_drops or state.near_sizes:
         ds = pandas_map(ds, dedup.mark_near_duplicates, drops=state.near_drops,
                         sizes=state.near_sizes)
-    if state.bench is not None:
-        state.report["decontam"] = {"benchmark_items": len(state.bench.ids),
-                                    "benchmark_digest": state.bench.digest()}
-        ds = pandas_map(ds, decontam.mark_contaminated, bench=state.bench,
-                        cfg=state.config.decontam)
     state.final = pandas_map(ds, splits.assign_splits, cfg=state.config.split,
-                             seed=state.config.seed).materialize()
+                             seed=state.config.seed, repo_splits=state.repo_splits).materialize()
 
 
 def count(state: PrepareState) -> None:
@@ -167,7 +186,24 @@ def leakage_check(state: PrepareState) -> None:
     if leaks:
         shown = ", ".join(f"{row['sha'][:12]} in {row['splits']}" for row in leaks)
         raise CodesweepError(f"split leakage check failed: {shown}")
-    state.report["leakage_check"] = "passed: no content sha in two splits"
+    state.report["leakage_check"] = "passed: no content sha in two splits" + \
+        near_leakage(state)
+
+
+def near_leakage(state: PrepareState) -> str:
+    """Near-duplicate pairs across splits: a failure after near dedup, counted without it."""
+    where = state.final.select_columns(["repo", "path", "split", "drop_reason"]).to_pandas()
+    split_by_uid = leak_guard.kept_splits(where)
+    near = state.config.dedup.near
+    pairs = state.near_pairs if near else verified_pairs(state, state.final)
+    crossing = leak_guard.pairs_across_splits(pairs, split_by_uid)
+    if crossing and near:
+        raise CodesweepError("split leakage check failed: near duplicates in two splits: "
+                             + leak_guard.describe(crossing, split_by_uid))
+    state.report["near_duplicates_across_splits"] = len(crossing)
+    if not crossing:
+        return ", no near duplicates across splits"
+    return f"; {len(crossing)} near-duplicate pairs across splits (dedup.near is off)"
 
 
 def write_outputs(state: PrepareState) -> None:
@@ -197,23 +233,48 @@ def write_parquet(state: PrepareState, ds: ray.data.Dataset, directory: Path,
 
 def build_tasks(state: PrepareState) -> None:
     """tasks/<name>/<split>/: each builder over its splits; drops counted, not written."""
-    report = {}
+    if state.config.tasks:
+        counts = [pandas_map(state.split_sets[split], extraction.status_counts).to_pandas()
+                  for split in SPLITS]
+        state.report["extraction"] = extraction.summarize_status(pd.concat(counts))
+    report: dict[str, dict[str, Any]] = {}
     for task in state.config.tasks:
         # Run once on no files: bad params fail here, in one line, and we learn the columns.
         empty = blocks.task_table(blocks.run_task_builder(
             pd.DataFrame(columns=FILE_COLUMNS), task.builder, task.params, state.config.seed))
-        report[task.output_name] = {
-            split: build_task_split(state, task, split, empty.schema) for split in task.splits}
+        report[task.output_name] = {}
+        earlier: list = []  # shingle hashes per file and example of the splits before this one
+        for split in SPLITS:  # train first: it is the reference of the eval splits
+            if split in task.splits:
+                report[task.output_name][split] = build_task_split(
+                    state, task, split, empty.schema, earlier)
+            if state.config.dedup.examples:
+                earlier += unit_shingles(state.split_sets[split], leakage.file_shingles)
     state.report["tasks"] = report
 
 
+def unit_shingles(ds: ray.data.Dataset, step, **kwargs: Any) -> list:
+    """The shingle hashes of each file or example a `tasks.leakage` step finds in a dataset."""
+    return leakage.unit_hashes(pandas_map(ds, step, **kwargs).to_pandas())
+
+
 def build_task_split(state: PrepareState, task: TaskConfig, split: str,
-                     schema: pa.Schema) -> dict[str, Any]:
-    """One task on one split: materialise, count (text-free projection), write kept rows."""
+                     schema: pa.Schema, earlier: list) -> dict[str, Any]:
+    """One task on one split: materialise, drop eval copies of earlier splits' files and
+    examples (`tasks.leakage`), count (text-free projection), write kept rows."""
     from codesweep.tasks.manifest import summarize
 
     examples = pandas_map(state.split_sets[split], blocks.task_batch, builder=task.builder,
                           params=task.params, seed=state.config.seed).materialize()
+    cfg = state.config.dedup
+    if cfg.examples and earlier:
+        examples = pandas_map(
+            examples, leakage.mark_cross_split, reference=leakage.reference_of(earlier),
+            min_containment=cfg.example_containment,
+            tail_chars=cfg.example_tail_chars).materialize()
+    if cfg.examples:
+        earlier += unit_shingles(examples, leakage.example_shingles,
+                                 tail_chars=cfg.example_tail_chars)
     projection = pandas_map(examples, blocks.task_projection).to_pandas()
     directory = state.staging / "tasks" / task.output_name / split
     write_parquet(state, pandas_map(examples, blocks.kept_examples), directory, schema)

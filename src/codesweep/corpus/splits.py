@@ -23,8 +23,12 @@ def unit_fraction(seed: int, key: str) -> float:
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
-def split_of(repo: str, path: str, cfg: SplitConfig, seed: int) -> str:
-    """The split of a file: by its repository or by the file itself."""
+def split_of(repo: str, path: str, cfg: SplitConfig, seed: int,
+             repo_splits: dict[str, str] | None = None) -> str:
+    """The split of a file: by its repository (`corpus.repo_split`'s assignment when given)
+    or by the file itself."""
+    if cfg.by == "repo" and repo_splits:
+        return repo_splits[repo]
     key = repo if cfg.by == "repo" else uid(repo, path)
     point = unit_fraction(seed, key)
     if point < cfg.train:
@@ -34,11 +38,12 @@ def split_of(repo: str, path: str, cfg: SplitConfig, seed: int) -> str:
     return "test" if cfg.test > 0 else ("validation" if cfg.validation > 0 else "train")
 
 
-def assign_splits(batch: pd.DataFrame, cfg: SplitConfig, seed: int) -> pd.DataFrame:
+def assign_splits(batch: pd.DataFrame, cfg: SplitConfig, seed: int,
+                  repo_splits: dict[str, str] | None = None) -> pd.DataFrame:
     """The Ray Data split step: fill `split` on kept rows."""
     batch = batch.copy()
     batch["split"] = [
-        split_of(repo, path, cfg, seed) if reason == KEPT else ""
+        split_of(repo, path, cfg, seed, repo_splits) if reason == KEPT else ""
         for repo, path, reason in zip(batch["repo"], batch["path"], batch["drop_reason"],
                                       strict=True)
     ]

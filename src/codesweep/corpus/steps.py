@@ -32,8 +32,10 @@ class PrepareState:
     staging: Path
     partitions: int
     report: dict[str, Any] = field(default_factory=dict)
-    read: Any = None  # every listed file's working row, after read & filter
+    repo_splits: dict[str, str] | None = None  # repository -> split under `split.by: repo`
+    read: Any = None  # every listed file's working row, after read & filter (and decontam)
     deduped: Any = None  # the kept rows after exact dedup
+    near_pairs: list[tuple[str, str]] = field(default_factory=list)  # verified similar uids
     near_drops: dict[str, str] = field(default_factory=dict)  # uid -> near-duplicate detail
     near_sizes: dict[str, int] = field(default_factory=dict)  # representative -> cluster size
     final: Any = None  # kept and dropped rows, marked and split
@@ -47,17 +49,21 @@ class Step(Protocol):
 
 
 STEPS: Registry[Step] = Registry("corpus step")
+STEPS.add("assign repos", "codesweep.corpus.ray_steps:assign_repos")
 STEPS.add("read & filter", "codesweep.corpus.ray_steps:read_and_filter")
+STEPS.add("decontaminate", "codesweep.corpus.ray_steps:decontaminate")
 STEPS.add("exact dedup", "codesweep.corpus.ray_steps:exact_dedup")
 STEPS.add("near dedup", "codesweep.corpus.ray_steps:near_dedup")
-STEPS.add("decontaminate & split", "codesweep.corpus.ray_steps:decontaminate_and_split")
+STEPS.add("mark & split", "codesweep.corpus.ray_steps:mark_and_split")
 STEPS.add("count", "codesweep.corpus.ray_steps:count")
 STEPS.add("leakage check", "codesweep.corpus.ray_steps:leakage_check")
 STEPS.add("write", "codesweep.corpus.ray_steps:write_outputs")
 STEPS.add("tasks", "codesweep.corpus.ray_steps:build_tasks")
 
-PIPELINE = ["read & filter", "exact dedup", "near dedup", "decontaminate & split", "count",
-            "leakage check", "write", "tasks"]
+# Decontamination runs before dedup: a contaminated file must not be a cluster's representative
+# (its clean twin would already be dropped as its duplicate, leaving no copy).
+PIPELINE = ["assign repos", "read & filter", "decontaminate", "exact dedup", "near dedup",
+            "mark & split", "count", "leakage check", "write", "tasks"]
 
 Timer = Callable[[str], AbstractContextManager[None]]
 

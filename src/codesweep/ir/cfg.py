@@ -243,17 +243,19 @@ class _Builder:
 
 def _compact(blocks: list[Block]) -> CFG:
     """Drop empty pass-through blocks, then keep reachable blocks renumbered depth-first."""
-    forward = {b.id: b.edges[0][1] for b in blocks[1:] if not b.kinds and len(b.edges) == 1}
+    forward = {b.id: b.edges[0] for b in blocks[1:] if not b.kinds and len(b.edges) == 1}
 
-    def resolve(target: int) -> int:
+    def resolve(label: str, target: int) -> tuple[str, int]:
         seen = set()
         while target in forward and target not in seen:
             seen.add(target)
-            target = forward[target]
-        return target
+            passed, target = forward[target]
+            if passed == "back" and label == "next":
+                label = "back"  # falling into an empty join that loops back is a back edge
+        return label, target
 
     for block in blocks:
-        block.edges = list(dict.fromkeys((label, resolve(t)) for label, t in block.edges))
+        block.edges = list(dict.fromkeys(resolve(label, t) for label, t in block.edges))
     order = _depth_first(blocks)
     renumber = {old: new for new, old in enumerate(order)}
     renumber[EXIT] = EXIT

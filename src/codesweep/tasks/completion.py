@@ -3,13 +3,16 @@
 mode `lines` (CodeXGLUE line-level, the default): for each file, windows of `context_lines`
 lines advance by `stride_lines`; the line that follows a window is cut at a seeded point
 inside it: the prompt is the window plus the line's head, the completion is the rest of that
-line (what a completion model must type).
+line (what a completion model must type), cut between code tokens, never inside an
+identifier or keyword.
 
 mode `tokens`: the file is split into code tokens (`languages.code_tokens`); windows of
 `window_tokens` advance by `stride_tokens`; in each window the first `prompt_tokens` tokens
 are the prompt and the next (up to) `target_tokens` the completion. Whitespace rides on the
 token after it, so the completion of a window that ends a line starts with the newline and
-indentation.
+indentation. Windows cover the whole file unless `max_examples_per_file` caps them; capped
+windows and targets with nothing visible to type are dropped rows (`file_cap`,
+`blank_target`), so the manifest says how much of each split the examples use.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ from codesweep.drops import KEPT
 from codesweep.languages import code_tokens
 from codesweep.tasks.rows import dropped, example, to_frame
 
+LINES_CAP = 8  # default max_examples_per_file in lines mode
+
 
 class CompletionParams(BaseModel):
     """Knobs of the `completion` builder."""
@@ -34,7 +39,10 @@ class CompletionParams(BaseModel):
     context_lines: int = Field(16, ge=1, description="lines of context before the target line")
     stride_lines: int = Field(16, ge=1, description="lines the window advances by")
     min_target_chars: int = Field(4, ge=1, description="skip target lines shorter than this")
-    max_examples_per_file: int = Field(8, ge=1, description="cap so big files do not dominate")
+    max_examples_per_file: int | None = Field(
+        None, ge=1, description="cap so big files do not dominate; default 8 in lines mode, none "
+                                "in tokens mode (every window of every file); windows past the "
+                                "cap are counted as file_cap")
     window_tokens: int = Field(128, ge=2, description="tokens mode: window length")
     stride_tokens: int = Field(128, ge=1, description="tokens mode: how far windows advance")
     prompt_tokens: int | None = Field(None, ge=1, description="default: window - target")
@@ -61,19 +69,40 @@ def _line_examples(file: pd.Series, knobs: CompletionParams, seed: int) -> list[
     if len(lines) <= knobs.context_lines:
         return [dropped(file, "file", "file_too_short")]
     rows: list[dict[str, Any]] = []
+    cap = knobs.max_examples_per_file or LINES_CAP
     for start in range(0, len(lines) - knobs.context_lines, knobs.stride_lines):
         target_index = start + knobs.context_lines
         target = lines[target_index].rstrip("\n")
-        head_len = len(target) - len(target.lstrip())
         if len(target.strip()) < knobs.min_target_chars:
             rows.append(dropped(file, str(target_index), "target_too_short"))
             continue
-        cut = rng.randint(head_len, head_len + len(target.strip()) // 2)
+        if len(rows) - _count_dropped(rows) >= cap:
+            rows.append(dropped(file, str(target_index), "file_cap"))
+            continue
+        cut = rng.choice(token_cuts(target))
         context = "".join(lines[start:target_index])
-        rows.append(example(file, str(target_index), context + target[:cut], target[cut:]))
-        if len(rows) - _count_dropped(rows) >= knobs.max_examples_per_file:
-            break
+        rows.append(_window(file, str(target_index), context + target[:cut], target[cut:]))
     return rows
+
+
+def token_cuts(line: str) -> list[int]:
+    """Where a target line may be cut: before or after a code token, never inside one, from
+    the indentation up to half the code (CodeXGLUE cuts between tokens too)."""
+    code = line.strip()
+    head = len(line) - len(line.lstrip())
+    cuts, position = set(), 0
+    for token in code_tokens(line):
+        cuts.add(position + len(token) - len(token.lstrip()))  # where its code starts
+        position += len(token)
+        cuts.add(position)
+    return sorted(cut for cut in cuts if head <= cut <= head + len(code) // 2)
+
+
+def _window(file: pd.Series, key: str, prompt: str, completion: str) -> dict[str, Any]:
+    """A completion example, or a `blank_target` drop when nothing visible is left to type."""
+    if not completion.strip():
+        return dropped(file, key, "blank_target")
+    return example(file, key, prompt, completion)
 
 
 def _token_examples(file: pd.Series, knobs: CompletionParams, seed: int) -> list[dict[str, Any]]:
@@ -81,13 +110,15 @@ def _token_examples(file: pd.Series, knobs: CompletionParams, seed: int) -> list
     prompt = knobs.prompt_tokens or knobs.window_tokens - knobs.target_tokens
     if len(tokens) <= prompt:
         return [dropped(file, "file", "file_too_short")]
-    rows = []
+    rows: list[dict[str, Any]] = []
     for start in range(0, len(tokens) - prompt, knobs.stride_tokens):
+        if knobs.max_examples_per_file and len(rows) - _count_dropped(rows) \
+                >= knobs.max_examples_per_file:
+            rows.append(dropped(file, f"t{start}", "file_cap"))
+            continue
         middle = start + prompt  # the completion is up to target_tokens, fewer at the file's end
-        rows.append(example(file, f"t{start}", "".join(tokens[start:middle]),
+        rows.append(_window(file, f"t{start}", "".join(tokens[start:middle]),
                             "".join(tokens[middle:middle + knobs.target_tokens])))
-        if len(rows) >= knobs.max_examples_per_file:
-            break
     return rows
 
 

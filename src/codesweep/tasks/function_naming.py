@@ -3,21 +3,24 @@
 Filters drop what teaches nothing about naming: abstract and empty bodies, very short
 functions, Python dunders, overrides that only call super (and, optionally, every override).
 The name is obfuscated at the definition, self-references and docstring mentions; an example
-whose code still contains the name anywhere is dropped as `label_leak`. The check runs on the
+whose code still contains the name anywhere is dropped as `label_leak`; other styles, longer
+identifiers, strings and docstring words are found by `tasks.naming_leaks` (drop or mask, per
+`leak`, counted per kind). The check runs on the
 code shown to the model, not on the fixed instruction words, which are the same for every
 example (a function called `name` must not be dropped because the instruction says "name").
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from codesweep.config.loader import validate
 from codesweep.tasks.functions import Function, code_lines
-from codesweep.tasks.obfuscate import leaks, obfuscate
+from codesweep.tasks.naming_leaks import resolve
+from codesweep.tasks.obfuscate import obfuscate
 from codesweep.tasks.per_function import function_key, function_rows
 from codesweep.tasks.rows import dropped, example, to_frame
 from codesweep.tasks.templates import TemplateParams, line_comment, render_prompt
@@ -34,6 +37,9 @@ class FunctionNamingParams(BaseModel):
     drop_super_only: bool = Field(True, description="drop overrides that only call super")
     drop_overrides: bool = Field(False, description="drop every override")
     strip_docstring: bool = Field(False, description="remove the docstring / doc comment")
+    leak: Literal["drop", "mask"] = Field(
+        "drop", description="a label still given away (other case style, inside an identifier, "
+                            "a string, docstring words): drop the example or mask the text")
     template: TemplateParams = Field(
         default_factory=lambda: TemplateParams(kind="instruction", system=DEFAULT_SYSTEM))
 
@@ -43,18 +49,21 @@ def build_function_naming(files: pd.DataFrame, params: dict[str, Any],
     """Build function-naming examples (and dropped rows) from a batch of prepared files."""
     knobs = validate(FunctionNamingParams, params, "tasks.function_naming.params")
     rows = function_rows(files, lambda file, function, _: _row(file, function, knobs))
-    return to_frame(rows, ["label", "function", "code"])
+    return to_frame(rows, ["label", "function", "code", "note"])
 
 
 def _row(file: pd.Series, function: Function, knobs: FunctionNamingParams) -> dict:
     key, label = function_key(function), function.name
     code = obfuscate(function, knobs.placeholder, knobs.strip_docstring)
-    reason = skip_reason(function, knobs) or ("label_leak" if leaks(label, code) else None)
+    reason, note = skip_reason(function, knobs), ""
+    if reason is None:
+        code, reason, note = resolve(label, code, function.language, knobs.placeholder,
+                                     knobs.leak)
     if reason:
         return dropped(file, key, reason, label=label, function=function.qualname)
     prompt, completion = _prompt(code, function.language, label, knobs)
     return example(file, key, prompt, completion, label=label,
-                   function=function.qualname, code=code)
+                   function=function.qualname, code=code, note=note)
 
 
 def skip_reason(function: Function, knobs: FunctionNamingParams) -> str | None:

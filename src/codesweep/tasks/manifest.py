@@ -18,8 +18,13 @@ PROJECTION_COLUMNS = ["split", "drop_reason", "n_prompt_tokens", "n_completion_t
 
 
 def count_projection(frame: pd.DataFrame) -> pd.DataFrame:
-    """The columns counting needs, without any text: safe to collect from every batch."""
-    return frame[PROJECTION_COLUMNS].reset_index(drop=True)
+    """The columns counting needs, without any text: safe to collect from every batch.
+
+    A builder's optional `note` column (short, comma-separated) rides along: it marks kept
+    rows the builder changed, e.g. masked label leaks, and is counted per note.
+    """
+    columns = [*PROJECTION_COLUMNS, *(["note"] if "note" in frame.columns else [])]
+    return frame[columns].reset_index(drop=True)
 
 
 def summarize(projection: pd.DataFrame) -> dict[str, Any]:
@@ -34,6 +39,9 @@ def summarize(projection: pd.DataFrame) -> dict[str, Any]:
             "prompt_tokens": length_stats(kept["n_prompt_tokens"]),
             "completion_tokens": length_stats(kept["n_completion_tokens"]),
         }
+        notes = note_counts(rows["note"]) if "note" in rows.columns else {}
+        if notes:
+            summary[str(split)]["notes"] = notes
     return summary
 
 
@@ -46,3 +54,10 @@ def length_stats(lengths: pd.Series) -> dict[str, float]:
     return {"min": int(values.min()), "mean": round(float(values.mean()), 2),
             "p50": float(quantiles[0.5]), "p90": float(quantiles[0.9]),
             "p99": float(quantiles[0.99]), "max": int(values.max())}
+
+
+def note_counts(notes: pd.Series) -> dict[str, int]:
+    """How many rows carry each note (a row may carry several, comma-separated)."""
+    notes = notes.fillna("").astype(str)
+    exploded = notes[notes != ""].str.split(",").explode()
+    return {str(k): int(v) for k, v in sorted(exploded.value_counts().items())}

@@ -1,0 +1,168 @@
+"""Example-level leakage across splits: an eval example whose text a model could have seen in train.
+
+File-level dedup cannot see a function that two different files share (multiplatform
+`jvmMain`/`nativeMain` siblings, interface adapters), so the same function can be trained on
+and then scored. This pass looks at what each example would let a model recite, its *leak
+text*: the obfuscated body for function naming (`code`), the whole function for FIM
+(prefix + middle + suffix), otherwise the prompt's last `tail_chars` characters plus the
+completion (windows, generation targets).
+
+Texts are compared as sets of hashed code-token shingles (whitespace and layout do not
+matter). The reference of a split is made of *units*: every file and every kept example of
+the splits before it (train, then validation). An eval example is dropped, on the eval side,
+as `cross_split_duplicate` when at least `containment` of its shingles occur in ONE unit.
+Pooling all earlier text instead would drop any example whose common idioms happen to be
+spread over many train files. Containment rather than Jaccard, because a window or a
+function is a small part of a file.
+
+The reference keeps each unit's sorted shingle hashes and an inverted index (hash -> units).
+Candidates for an example come from its rarest shingles (prefix filtering: a unit holding
+`need` of the example's `n` shingles must hold one of any `n - need + 1` of them), then each
+candidate is checked exactly. Memory: about 20 bytes per (unit, distinct shingle).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+
+from codesweep.drops import KEPT, kept_rows
+from codesweep.languages import code_words
+
+REASON = "cross_split_duplicate"
+SHINGLE = 5  # code tokens per shingle, as file-level near dedup
+_MIX = np.uint64(0x9E3779B97F4A7C15)  # odd 64-bit multiplier of the rolling shingle hash
+_EMPTY = np.array([], dtype=np.uint64)
+
+
+@lru_cache(maxsize=1 << 16)
+def _token_hash(token: str) -> int:
+    return int.from_bytes(hashlib.blake2b(token.encode(), digest_size=8).digest(), "little")
+
+
+def shingle_hashes(text: str, size: int = SHINGLE) -> np.ndarray:
+    """Sorted distinct hashes of the text's `size`-token shingles (one hash when shorter)."""
+    tokens = np.array([_token_hash(t) for t in code_words(text)], dtype=np.uint64)
+    if len(tokens) == 0:
+        return tokens
+    size = min(size, len(tokens))
+    with np.errstate(over="ignore"):  # wrapping arithmetic is the point of a hash
+        mixed = tokens[: len(tokens) - size + 1].copy()
+        for offset in range(1, size):
+            mixed = mixed * _MIX + tokens[offset: len(tokens) - size + 1 + offset]
+    return np.unique(mixed)
+
+
+def leak_texts(frame: pd.DataFrame, tail_chars: int) -> list[str]:
+    """The leak text of every row of a builder's output (see the module docstring)."""
+    if "code" in frame.columns:
+        return [str(code) for code in frame["code"]]
+    if {"prefix", "middle", "suffix"} <= set(frame.columns):
+        return [f"{p}{m}{s}" for p, m, s in zip(frame["prefix"], frame["middle"],
+                                                 frame["suffix"], strict=True)]
+    return [f"{p[-tail_chars:]}{c}" for p, c in zip(frame["prompt"], frame["completion"],
+                                                     strict=True)]
+
+
+def file_shingles(batch: pd.DataFrame) -> pd.DataFrame:
+    """Ray Data step: one row per prepared file, its shingle hashes as bytes (`hashes`)."""
+    return _hash_frame([str(text) for text in batch["text"]])
+
+
+def example_shingles(batch: pd.DataFrame, tail_chars: int) -> pd.DataFrame:
+    """Ray Data step: one row per kept example, the shingle hashes of its leak text."""
+    kept = kept_rows(batch) if "drop_reason" in batch.columns else batch
+    return _hash_frame(leak_texts(kept, tail_chars))
+
+
+def _hash_frame(texts: list[str]) -> pd.DataFrame:
+    return pd.DataFrame({"hashes": [shingle_hashes(text).tobytes() for text in texts]},
+                        dtype=object)
+
+
+def unit_hashes(frame: pd.DataFrame) -> list[np.ndarray]:
+    """The per-unit hash arrays of a `file_shingles` / `example_shingles` result."""
+    if "hashes" not in frame.columns:  # a dataset with no rows has no columns either
+        return []
+    return [np.frombuffer(data, dtype=np.uint64) for data in frame["hashes"] if len(data)]
+
+
+@dataclass(frozen=True)
+class Reference:
+    """The shingle sets of the earlier splits' units, by unit and by hash."""
+
+    offsets: np.ndarray  # int64: unit i's hashes are hashes[offsets[i]:offsets[i + 1]]
+    hashes: np.ndarray  # uint64, sorted within each unit
+    posting_hashes: np.ndarray  # uint64, all (unit, hash) entries sorted by hash
+    posting_units: np.ndarray  # int32, the unit of each posting
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def unit(self, index: int) -> np.ndarray:
+        """The sorted shingle hashes of one unit."""
+        return self.hashes[self.offsets[index]:self.offsets[index + 1]]
+
+
+def reference_of(units: list[np.ndarray]) -> Reference:
+    """Index the units' hash arrays (each sorted and distinct, as `shingle_hashes` gives)."""
+    sizes = np.array([len(unit) for unit in units], dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    hashes = np.concatenate([np.asarray(u, dtype=np.uint64) for u in units]) if units \
+        else _EMPTY
+    owner = np.repeat(np.arange(len(units), dtype=np.int32), sizes)
+    order = np.argsort(hashes, kind="stable")
+    return Reference(offsets, hashes, hashes[order], owner[order])
+
+
+def best_containment(hashes: np.ndarray, reference: Reference, at_least: float = 0.0) -> float:
+    """The largest fraction of `hashes` found in one unit of the reference.
+
+    Exact whenever that fraction is >= `at_least` (only units that can reach it are checked);
+    otherwise some smaller value. 0 for no hashes or an empty reference.
+    """
+    if len(hashes) == 0 or len(reference) == 0:
+        return 0.0
+    low = np.searchsorted(reference.posting_hashes, hashes, side="left")
+    high = np.searchsorted(reference.posting_hashes, hashes, side="right")
+    need = max(1, math.ceil(at_least * len(hashes)))
+    rarest = np.argsort(high - low, kind="stable")[:len(hashes) - need + 1]
+    candidates = np.concatenate([reference.posting_units[low[i]:high[i]] for i in rarest])
+    units, shared = np.unique(candidates, return_counts=True)
+    best = 0
+    for unit in units[np.argsort(-shared, kind="stable")]:  # likeliest first: early exit
+        best = max(best, _shared(hashes, reference.unit(unit)))
+        if best == len(hashes):
+            break
+    return best / len(hashes)
+
+
+def _shared(hashes: np.ndarray, unit: np.ndarray) -> int:
+    """How many of `hashes` the sorted `unit` holds."""
+    slots = np.minimum(np.searchsorted(unit, hashes), len(unit) - 1)
+    return int(np.count_nonzero(unit[slots] == hashes))
+
+
+def containment(text: str, reference: Reference) -> float:
+    """Fraction of the text's shingles found in the one unit that holds most of them."""
+    return best_containment(shingle_hashes(text), reference)
+
+
+def mark_cross_split(batch: pd.DataFrame, reference: Reference, min_containment: float,
+                     tail_chars: int) -> pd.DataFrame:
+    """Drop the kept examples of an eval batch whose leak text one reference unit contains."""
+    batch = batch.copy()
+    if batch.empty or len(reference) == 0:
+        return batch
+    texts = leak_texts(batch, tail_chars)
+    leaked = [reason == KEPT and best_containment(shingle_hashes(text), reference,
+                                                  min_containment) >= min_containment
+              for text, reason in zip(texts, batch["drop_reason"], strict=True)]
+    batch.loc[np.array(leaked, dtype=bool), ["drop_reason", "prompt", "completion"]] = \
+        [REASON, "", ""]
+    return batch
