@@ -46,6 +46,11 @@ def parser(language: str) -> Any:
     return tree_sitter.Parser(tree_sitter.Language(grammar.language()))
 
 
+def node_text(node: Any) -> str:
+    """A tree-sitter node's source text (tree-sitter types it as optional bytes)."""
+    return (node.text or b"").decode()
+
+
 def code_tokens(text: str) -> list[str]:
     """Split `text` into code tokens, leading whitespace attached; joins back to `text`."""
     return _CODE_TOKEN.findall(text)

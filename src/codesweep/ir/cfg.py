@@ -187,8 +187,8 @@ class _Builder:
         final = self.new() if node.finalbody else None
         handlers = [self.new() for _ in node.handlers]
         body = self._branch(current, "next")
-        for handler in handlers:
-            body.link("exception", handler)
+        for handler_block in handlers:
+            body.link("exception", handler_block)
         if final is not None:
             body.link("finally", final)  # an exception no handler catches
             self.finals.append(final)
@@ -198,9 +198,9 @@ class _Builder:
         if node.orelse and body_end is not None:  # else runs outside the handlers' reach
             body_end = self.statements(node.orelse, self._branch(body_end, "next"))
         ends = [body_end]
-        for block, handler in zip(handlers, node.handlers, strict=True):
-            block.kinds.append("ExceptHandler")
-            ends.append(self.statements(handler.body, block))
+        for handler_block, handler in zip(handlers, node.handlers, strict=True):
+            handler_block.kinds.append("ExceptHandler")
+            ends.append(self.statements(handler.body, handler_block))
         return self._join_try(ends, final, node)
 
     _TryStar = _Try

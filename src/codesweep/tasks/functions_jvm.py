@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 from tree_sitter import Node
 
-from codesweep.languages import parser
+from codesweep.languages import node_text, parser
 from codesweep.tasks.functions import Function, Span, clean_doc_comment, dedent_lines
 
 _FUNCTION_TYPES = {"java": {"method_declaration"}, "kotlin": {"function_declaration"}}
@@ -47,7 +47,7 @@ def _class_name(node: Node) -> str:
     if name is None:
         name = next((c for c in node.named_children if c.type in ("identifier", "type_identifier")),
                     None)
-    return name.text.decode() if name is not None else "<anonymous>"
+    return node_text(name) if name is not None else "<anonymous>"
 
 
 class _Snippet:
@@ -74,7 +74,7 @@ class _Snippet:
 def _doc_comment(node: Node) -> Node | None:
     previous = node.prev_named_sibling
     is_doc = (previous is not None and previous.type in _COMMENTS
-              and previous.text.startswith(b"/**")
+              and (previous.text or b"").startswith(b"/**")
               and previous.end_point[0] >= node.start_point[0] - 1)  # directly above
     return previous if is_doc else None
 
@@ -88,14 +88,14 @@ def _function(node: Node, owner: str | None, lines: list[str], language: str) ->
     name = node.child_by_field_name("name")
     header_end = snippet.at(body.start_point) if body else snippet.at(node.end_point)
     header = snippet.text[snippet.at(node.start_point):header_end]
-    label = name.text.decode()
+    label = node_text(name)
     return Function(
         name=label, language=language, text=snippet.text,
         signature=" ".join(header.split()).rstrip(";"),
         signature_end=_signature_end(body, snippet, node),
         body_start=_body_start(body, snippet, node),
         start_line=first_row + 1, end_line=node.end_point[0] + 1,
-        docstring=clean_doc_comment(doc.text.decode()) if doc else None,
+        docstring=clean_doc_comment(node_text(doc)) if doc else None,
         doc_span=snippet.span(doc) if doc else None,
         enclosing_class=owner, modifiers=modifiers,
         is_abstract=body is None or "abstract" in modifiers,
@@ -149,12 +149,12 @@ def _modifiers(node: Node) -> tuple[str, ...]:
     found = []
     for child in block.children:
         if "annotation" in child.type:
-            annotation = child.text.decode().split("(")[0].strip()
+            annotation = node_text(child).split("(")[0].strip()
             found.append(annotation)
             if annotation == "@Override":
                 found.append("override")
         else:
-            found.append(child.text.decode())
+            found.append(node_text(child))
     return tuple(found)
 
 
@@ -183,12 +183,12 @@ def _is_super_call(call: Node, label: str, language: str) -> bool:
         receiver = call.child_by_field_name("object")
         name = call.child_by_field_name("name")
         return (call.type == "method_invocation" and receiver is not None
-                and receiver.type == "super" and name is not None and name.text.decode() == label)
+                and receiver.type == "super" and name is not None and node_text(name) == label)
     if call.type != "call_expression" or call.named_children[0].type != "navigation_expression":
         return False
     target = call.named_children[0]
     return (target.named_children[0].type == "super_expression"
-            and target.named_children[-1].text.decode() == label)
+            and node_text(target.named_children[-1]) == label)
 
 
 def _self_references(node: Node, label: str, owner: str | None) -> Iterator[Node]:
@@ -203,7 +203,7 @@ def _self_references(node: Node, label: str, owner: str | None) -> Iterator[Node
         current = stack.pop()
         stack.extend(current.named_children)
         target = _referenced_name(current, own_receivers)
-        if target is not None and target.text.decode() == label:
+        if target is not None and node_text(target) == label:
             yield target
 
 

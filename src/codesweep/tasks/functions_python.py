@@ -82,7 +82,7 @@ class _Offsets:
         line = self.lines[lineno - 1]
         return self.starts[lineno - 1] + len(line.encode()[:col_bytes].decode(errors="ignore"))
 
-    def span(self, node: ast.AST) -> Span:
+    def span(self, node: ast.expr | ast.stmt) -> Span:
         start = self.at(node.lineno, node.col_offset)
         return start, self.at(node.end_lineno or node.lineno, node.end_col_offset or 0)
 
@@ -104,9 +104,10 @@ def _header_colon(text: str) -> int:
 
 def _docstring_node(node: FunctionNode) -> ast.Expr | None:
     first = node.body[0]
-    is_doc = (isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant)
-              and isinstance(first.value.value, str))
-    return first if is_doc else None
+    if (isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant)
+            and isinstance(first.value.value, str)):
+        return first
+    return None
 
 
 def _decorator_name(decorator: ast.expr) -> str:
@@ -164,7 +165,7 @@ def _name_spans(node: FunctionNode, text: str, offsets: _Offsets, owner: str | N
             spans.append(offsets.span(child))
         elif (owner is not None and isinstance(child, ast.Attribute) and child.attr == node.name
               and isinstance(child.value, ast.Name) and child.value.id in receivers):
-            end = offsets.at(child.end_lineno, child.end_col_offset)
+            end = offsets.at(child.end_lineno or child.lineno, child.end_col_offset or 0)
             spans.append((end - len(node.name), end))
     return spans
 
