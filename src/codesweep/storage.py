@@ -294,6 +294,19 @@ def resolve_storage(cli: str | None = None, recipe: StorageSetting | str | None 
     return StorageRef(uri=uri, endpoint=endpoint, shared=marked, origin=origin)
 
 
+def ref_for(location: str, like: StorageRef | None = None) -> StorageRef:
+    """A StorageRef for a location a record holds: a plain path (older records) or a URI.
+
+    The endpoint and shared flag come from `like` (the root the location lies under) when
+    the scheme matches, else from this process's environment.
+    """
+    uri = to_uri(location)
+    if like is not None and like.scheme == split_uri(uri)[0]:
+        return like.model_copy(update={"uri": uri})
+    endpoint = _endpoint_from_env(os.environ) if uri.startswith("s3://") else None
+    return StorageRef(uri=uri, endpoint=endpoint, origin="record")
+
+
 def _endpoint_from_env(env: Mapping[str, str]) -> str | None:
     return next((env[name] for name in ENDPOINT_ENVS if env.get(name)), None)
 
