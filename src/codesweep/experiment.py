@@ -198,6 +198,9 @@ def record_run(exp: Experiment, prepared: PreparedDataRef, base_path: str,
     """Write run.json and the resolved recipe; return run.json's record."""
     from codesweep.tracking import tracking_uri
 
+    # The default store is sqlite in the run dir: only this driver writes it (trials are
+    # logged after the sweep), so it is safe on a shared root too; a server is --tracking-uri.
+
     write_recipe(exp.run_dir, exp.recipe)
     kept: dict[str, Any] = {}
     if (exp.run_dir / "run.json").is_file():  # keep what later parts recorded (sweep key, metric)
