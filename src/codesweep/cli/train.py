@@ -33,9 +33,9 @@ def train_command(recipe: Path = RECIPE, override: list[str] = OVERRIDES,
     prepared = prepare_data(exp, progress)
     spec = TrialSpec(recipe=exp.recipe, base_path=base_model(exp, prepared, progress),
                      prepared=prepared)
-    storage = exp.run_dir / "train"
-    metrics, checkpoint = (train_in_process(spec, storage / exp.recipe.name) if local
-                           else train_on_ray(spec, exp.recipe.name, storage))
+    train_root = exp.run_dir / "train"
+    metrics, checkpoint = (train_in_process(spec, train_root / exp.recipe.name) if local
+                           else train_on_ray(spec, exp.recipe.name, train_root))
     write_train(exp.run_dir, TrainRecord(name=exp.recipe.name, base_path=spec.base_path,
                                          checkpoint=checkpoint, metrics=metrics,
                                          prepared=prepared))
