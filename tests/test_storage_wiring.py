@@ -138,3 +138,19 @@ def test_training_rows_are_read_from_an_object_store(s3_root: StorageRef) -> Non
     assert rows == [("p1", "c1"), ("p2", "c2")]
     with pytest.raises(CodesweepError, match="no prepared task 'fim'.*prepared: completion"):
         task_dir(prepared, DataConfig(task="fim"))
+
+
+@pytest.mark.parametrize(("setting", "kwargs", "extra"), [
+    ("--run-dir", {"run_dir": Path("s3://bucket/runs/x")}, {}),
+    ("--cache-dir", {"cache": Path("gs://bucket/cache")}, {}),
+    ("run_dir", {}, {"run_dir": "s3://bucket/runs/x"}),
+])
+def test_uri_where_a_local_path_belongs_is_an_error_not_a_folder(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, setting: str, kwargs: dict,
+        extra: dict) -> None:
+    monkeypatch.chdir(tmp_path)
+    recipe = write_tuning(tmp_path / "project", **extra)
+    arguments = {"run_dir": None, "cache": None, **kwargs}
+    with pytest.raises(CodesweepError, match=rf"^{setting}: .*(URI|malformed)"):
+        load_experiment(recipe, [], arguments["run_dir"], arguments["cache"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["project"]

@@ -44,6 +44,7 @@ from codesweep.storage import (
     RUNS_DIR,
     SHARED_ENV,
     StorageRef,
+    plain_path,
     resolve_storage,
     to_uri,
 )
@@ -93,14 +94,17 @@ def storage_root(cli: str | None = None, recipe: TuningRecipe | None = None) -> 
 
 def cache_root(explicit: Path | None = None, root: StorageRef | None = None) -> Path:
     """--cache-dir, else $CODESWEEP_CACHE (unless empty), else <root>/.cache/codesweep."""
-    default = (root or storage_root()).child(CACHE_DIR).local_path()
-    return Path(explicit or os.environ.get("CODESWEEP_CACHE") or default).resolve()
+    if explicit:
+        return plain_path(explicit, "--cache-dir").resolve()
+    if os.environ.get("CODESWEEP_CACHE"):
+        return plain_path(os.environ["CODESWEEP_CACHE"], "$CODESWEEP_CACHE").resolve()
+    return (root or storage_root()).child(CACHE_DIR).local_path()
 
 
 def run_location(run: str, storage: str | None = None) -> Path:
     """A run directory given by path, or by name under the storage root's runs/."""
     if Path(run).is_dir() or "/" in run:
-        return Path(run).resolve()
+        return plain_path(run, "run")
     return storage_root(storage).child(RUNS_DIR, run).local_path()
 
 
@@ -130,14 +134,17 @@ def load_experiment(path: Path, overrides: list[str], run_dir: Path | None,
     """
     recipe = load_recipe(path, TuningRecipe, overrides)
     root = storage_root(storage, recipe)
-    target = run_dir.resolve() if run_dir else default_run_dir(recipe, root)
+    target = plain_path(run_dir, "--run-dir").resolve() if run_dir else \
+        default_run_dir(recipe, root)
     return Experiment(path.resolve(), recipe, target, cache_root(cache, root), root)
 
 
 def default_run_dir(recipe: TuningRecipe, root: StorageRef) -> Path:
     """The recipe's run_dir (relative ones lie under the root), else <root>/runs/<name>."""
-    if recipe.run_dir and Path(recipe.run_dir).is_absolute():
-        return Path(recipe.run_dir)
+    if recipe.run_dir:
+        local = plain_path(recipe.run_dir, "run_dir")  # a URI is an error, not a folder "s3:"
+        if Path(recipe.run_dir).is_absolute():
+            return local
     return root.child(recipe.run_dir or f"{RUNS_DIR}/{recipe.name}").local_path()
 
 

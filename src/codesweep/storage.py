@@ -267,6 +267,19 @@ def to_uri(location: str, base_dir: str | None = None) -> str:
     return "file://" + absolute
 
 
+def plain_path(location: str | Path, setting: str) -> Path:
+    """A setting that must be a local path (--run-dir, --cache-dir, run_dir:) as an absolute
+    Path; a URI there is an error, never a local folder named `s3:`."""
+    try:
+        uri = to_uri(str(location))
+    except CodesweepError as exc:  # `s3:/b` (a Path ate a slash): name the setting
+        raise CodesweepError(f"{setting}: {exc}") from exc
+    if not uri.startswith("file://"):
+        raise CodesweepError(f"{setting}: {location} is a URI, but only a local path is "
+                             "allowed here; put object-store locations in --storage")
+    return Path(split_uri(uri)[1])
+
+
 # -- resolution ---------------------------------------------------------------------------
 
 
