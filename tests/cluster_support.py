@@ -33,6 +33,7 @@ import pytest
 from s3_support import CREDENTIALS
 
 SECOND_NODE = "second_node"
+TRAIN_DRIVER = "TRAIN_DRIVER"  # the head resource cluster.yaml defines for trial drivers
 RAY = str(Path(sys.executable).with_name("ray"))
 
 
@@ -65,6 +66,7 @@ def node_env(home: Path) -> dict[str, str]:
 
 def head_command(port: int, temp_dir: Path) -> list[str]:
     return [RAY, "start", "--head", "--block", f"--port={port}",
+            f"--resources={json.dumps({TRAIN_DRIVER: 2})}",
             "--num-cpus=2", "--num-gpus=0", f"--temp-dir={temp_dir}",
             "--object-store-memory=150000000", "--include-dashboard=true",
             f"--dashboard-port={free_port()}", f"--ray-client-server-port={free_port()}",

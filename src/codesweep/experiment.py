@@ -14,7 +14,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from codesweep import __version__
 from codesweep.config.loader import load_recipe
@@ -39,6 +39,19 @@ from codesweep.rundir import (
     write_summary,
     write_trials,
 )
+from codesweep.storage import (
+    CACHE_DIR,
+    RUNS_DIR,
+    SHARED_ENV,
+    StorageRef,
+    plain_path,
+    resolve_storage,
+    to_uri,
+)
+from codesweep.storage_checks import check_not_in_job_package
+
+if TYPE_CHECKING:
+    from codesweep.cluster import ClusterInfo
 
 
 class Progress(Protocol):
@@ -63,10 +76,36 @@ class Silent:
         yield
 
 
-def cache_root(explicit: Path | None = None) -> Path:
-    """--cache-dir, else $CODESWEEP_CACHE (unless empty), else ./.cache/codesweep."""
-    root = explicit or os.environ.get("CODESWEEP_CACHE") or Path.cwd() / ".cache" / "codesweep"
-    return Path(root).resolve()
+def storage_root(cli: str | None = None, recipe: TuningRecipe | None = None) -> StorageRef:
+    """The storage root of a command (see `codesweep.storage.resolve_storage`).
+
+    Refused before anything starts: a root inside Ray's temporary job directory, and (until
+    the stages read and write object stores) an `s3://`/`gs://` root.
+    """
+    root = resolve_storage(cli, recipe.storage if recipe is not None else None)
+    check_not_in_job_package(root)
+    if not root.is_local:
+        raise CodesweepError(
+            f"storage {root.uri} (from {root.origin}): object-store roots are not supported by "
+            "the stages yet; use a path every node mounts (NFS, EFS) with "
+            f"{SHARED_ENV}=1, or a local path")
+    return root
+
+
+def cache_root(explicit: Path | None = None, root: StorageRef | None = None) -> Path:
+    """--cache-dir, else $CODESWEEP_CACHE (unless empty), else <root>/.cache/codesweep."""
+    if explicit:
+        return plain_path(explicit, "--cache-dir").resolve()
+    if os.environ.get("CODESWEEP_CACHE"):
+        return plain_path(os.environ["CODESWEEP_CACHE"], "$CODESWEEP_CACHE").resolve()
+    return (root or storage_root()).child(CACHE_DIR).local_path()
+
+
+def run_location(run: str, storage: str | None = None) -> Path:
+    """A run directory given by path, or by name under the storage root's runs/."""
+    if Path(run).is_dir() or "/" in run:
+        return plain_path(run, "run")
+    return storage_root(storage).child(RUNS_DIR, run).local_path()
 
 
 @dataclass
@@ -77,6 +116,7 @@ class Experiment:
     recipe: TuningRecipe
     run_dir: Path
     cache_root: Path
+    root: StorageRef  # the storage root the run dir and the cache default to
 
     def sibling(self, reference: str) -> Path:
         """A recipe path named in the tuning recipe, relative to the tuning recipe's folder."""
@@ -87,11 +127,25 @@ class Experiment:
 
 
 def load_experiment(path: Path, overrides: list[str], run_dir: Path | None,
-                    cache: Path | None) -> Experiment:
-    """Load a tuning recipe with overrides; the run dir defaults to runs/<name>."""
+                    cache: Path | None, storage: str | None = None) -> Experiment:
+    """Load a tuning recipe with overrides; the run dir defaults to <root>/runs/<name>.
+
+    `storage` is `--storage`; the root is resolved once here and travels with the Experiment.
+    """
     recipe = load_recipe(path, TuningRecipe, overrides)
-    target = run_dir or Path(recipe.run_dir or f"runs/{recipe.name}")
-    return Experiment(path.resolve(), recipe, target.resolve(), cache_root(cache))
+    root = storage_root(storage, recipe)
+    target = plain_path(run_dir, "--run-dir").resolve() if run_dir else \
+        default_run_dir(recipe, root)
+    return Experiment(path.resolve(), recipe, target, cache_root(cache, root), root)
+
+
+def default_run_dir(recipe: TuningRecipe, root: StorageRef) -> Path:
+    """The recipe's run_dir (relative ones lie under the root), else <root>/runs/<name>."""
+    if recipe.run_dir:
+        local = plain_path(recipe.run_dir, "run_dir")  # a URI is an error, not a folder "s3:"
+        if Path(recipe.run_dir).is_absolute():
+            return local
+    return root.child(recipe.run_dir or f"{RUNS_DIR}/{recipe.name}").local_path()
 
 
 def prepare_data(exp: Experiment, progress: Progress, force: bool = False) -> PreparedDataRef:
@@ -127,16 +181,32 @@ def base_model(exp: Experiment, prepared: PreparedDataRef, progress: Progress) -
 
 
 def sweep_key(exp: Experiment, prepared: PreparedDataRef, base_path: str) -> str:
-    """What a finished sweep depends on: the training sections, the data and the base."""
-    recipe = exp.recipe.model_dump(exclude={"eval", "tracking", "run_dir"})
-    payload = json.dumps([recipe, prepared.name, base_path, __version__], sort_keys=True)
+    """What a finished sweep depends on: the training sections, the data and the base.
+
+    Where things are stored is not part of it: a cached base counts by its name in the cache,
+    so a `ray job submit` from a fresh package dir finds the trials of the last submission.
+    """
+    recipe = exp.recipe.model_dump(exclude={"eval", "tracking", "run_dir", "storage"})
+    base = portable_base(base_path, exp.cache_root)
+    payload = json.dumps([recipe, prepared.name, base, __version__], sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def portable_base(base_path: str, cache: Path) -> str:
+    """The base model as the sweep key sees it: relative to the cache when it lies there."""
+    path = Path(base_path)
+    if path.is_absolute() and path.is_relative_to(cache):
+        return path.relative_to(cache).as_posix()
+    return base_path
 
 
 def record_run(exp: Experiment, prepared: PreparedDataRef, base_path: str,
                tracking: str | None) -> RunRecord:
     """Write run.json and the resolved recipe; return run.json's record."""
     from codesweep.tracking import tracking_uri
+
+    # The default store is sqlite in the run dir: only this driver writes it (trials are
+    # logged after the sweep), so it is safe on a shared root too; a server is --tracking-uri.
 
     write_recipe(exp.run_dir, exp.recipe)
     kept: dict[str, Any] = {}
@@ -253,12 +323,32 @@ def log_eval(run_dir: Path, run: RunRecord, summary: list[EvaluationRecord]) -> 
         tracker.log_metrics(child, [{"step": 0, **rows}])
 
 
+def connect(root: StorageRef, progress: Progress) -> ClusterInfo:
+    """Start or join Ray, say which, and check the storage root against that cluster."""
+    from codesweep.cluster import check_storage_for_cluster
+    from codesweep.ray_runtime import ensure_ray
+
+    info = ensure_ray()
+    progress.line(info.line())
+    check_storage_for_cluster(root)
+    return info
+
+
+def locations(exp: Experiment, run: RunRecord) -> dict[str, str]:
+    """Where a run's outputs are, as URIs the user can open (label -> URI)."""
+    run_dir = exp.root.model_copy(update={"uri": to_uri(str(exp.run_dir))})
+    return {"run directory": run_dir.uri,
+            "leaderboard": run_dir.child("report", "leaderboard.md").uri,
+            "prepared data": to_uri(run.prepared.root),
+            "base model": to_uri(run.base_path) if Path(run.base_path).is_absolute()
+            else run.base_path,
+            "MLflow": run.tracking_uri}
+
+
 def set_up(exp: Experiment, tracking: str | None, progress: Progress,
            force: bool = False) -> RunRecord:
     """Everything a sweep starts from: Ray, the prepared data, the base model, run.json."""
-    from codesweep.ray_runtime import ensure_ray
-
-    ensure_ray()  # data preparation runs on Ray Data
+    connect(exp.root, progress)  # data preparation runs on Ray Data
     prepared = prepare_data(exp, progress, force=force)
     base_path = base_model(exp, prepared, progress)
     return record_run(exp, prepared, base_path, tracking)

@@ -1,6 +1,6 @@
 """The run directory: one per experiment, every stage's output in a known place.
 
-runs/<name>/
+<storage root>/runs/<name>/   (the root: --storage, $CODESWEEP_STORAGE, recipe storage:, else .)
   run.json            RunRecord: recipe, prepared data, base model, suite, finished sweep key
   recipe.yaml         the resolved tuning recipe (extends and overrides applied)
   sweep/              Ray Tune experiment (resumable with `codesweep sweep --resume`)

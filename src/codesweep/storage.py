@@ -267,6 +267,19 @@ def to_uri(location: str, base_dir: str | None = None) -> str:
     return "file://" + absolute
 
 
+def plain_path(location: str | Path, setting: str) -> Path:
+    """A setting that must be a local path (--run-dir, --cache-dir, run_dir:) as an absolute
+    Path; a URI there is an error, never a local folder named `s3:`."""
+    try:
+        uri = to_uri(str(location))
+    except CodesweepError as exc:  # `s3:/b` (a Path ate a slash): name the setting
+        raise CodesweepError(f"{setting}: {exc}") from exc
+    if not uri.startswith("file://"):
+        raise CodesweepError(f"{setting}: {location} is a URI, but only a local path is "
+                             "allowed here; put object-store locations in --storage")
+    return Path(split_uri(uri)[1])
+
+
 # -- resolution ---------------------------------------------------------------------------
 
 
@@ -292,6 +305,19 @@ def resolve_storage(cli: str | None = None, recipe: StorageSetting | str | None 
     endpoint = (chosen.endpoint or _endpoint_from_env(env)) if uri.startswith("s3://") else None
     marked = shared or chosen.shared or env.get(SHARED_ENV, "").lower() in ("1", "true", "yes")
     return StorageRef(uri=uri, endpoint=endpoint, shared=marked, origin=origin)
+
+
+def ref_for(location: str, like: StorageRef | None = None) -> StorageRef:
+    """A StorageRef for a location a record holds: a plain path (older records) or a URI.
+
+    The endpoint and shared flag come from `like` (the root the location lies under) when
+    the scheme matches, else from this process's environment.
+    """
+    uri = to_uri(location)
+    if like is not None and like.scheme == split_uri(uri)[0]:
+        return like.model_copy(update={"uri": uri})
+    endpoint = _endpoint_from_env(os.environ) if uri.startswith("s3://") else None
+    return StorageRef(uri=uri, endpoint=endpoint, origin="record")
 
 
 def _endpoint_from_env(env: Mapping[str, str]) -> str | None:

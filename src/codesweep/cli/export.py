@@ -6,15 +6,19 @@ from pathlib import Path
 
 import typer
 
+from codesweep.cli.options import STORAGE
 
-def export_command(run_dir: Path = typer.Argument(..., help="run directory"),
+
+def export_command(run_dir: str = typer.Argument(..., help="run directory, or a run name"),
                    trial: str = typer.Option(..., "--trial", help="trial id (or train run name)"),
                    merge: bool = typer.Option(False, "--merge", help="fold the adapter in"),
-                   out: Path = typer.Option(..., "--out", help="output model directory")) -> None:
+                   out: Path = typer.Option(..., "--out", help="output model directory"),
+                   storage: str | None = STORAGE) -> None:
     """Export a trial's checkpoint as a Hugging Face model directory (adapter or merged)."""
     from codesweep.cli.console import ConsoleProgress, console
+    from codesweep.experiment import run_location
     from codesweep.export import export_run
 
-    export_run(run_dir.resolve(), trial, out, merge, log=ConsoleProgress().line)
+    export_run(run_location(run_dir, storage), trial, out, merge, log=ConsoleProgress().line)
     console.print(f"exported {trial} ({'merged' if merge else 'adapter + base reference'}) "
                   f"to {out}")

@@ -10,4 +10,8 @@ RUN_DIR = typer.Option(None, "--run-dir", help="run directory (default: runs/<na
 CACHE = typer.Option(
     None, "--cache-dir", help="data/model cache (default: $CODESWEEP_CACHE or ./.cache/codesweep)")
 TRACKING = typer.Option(None, "--tracking-uri", help="MLflow URI (default: run dir sqlite)")
-RUN = typer.Option(..., "--run", help="run directory of a sweep")
+RUN = typer.Option(..., "--run", help="run directory of a sweep, or its name under the root")
+STORAGE = typer.Option(
+    None, "--storage",
+    help="storage root for data, models and runs: a path or s3://, gs:// URI "
+         "(default: $CODESWEEP_STORAGE, the recipe's storage:, else the working directory)")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from codesweep.cli.options import CACHE, OVERRIDES
+from codesweep.cli.options import CACHE, OVERRIDES, STORAGE
 
 
 def prepare_command(
@@ -16,6 +16,7 @@ def prepare_command(
     force: bool = typer.Option(
         False, "--force", help="rebuild even if the same inputs were prepared"),
     cache_dir: Path | None = CACHE,
+    storage: str | None = STORAGE,
 ) -> None:
     """Turn the recipe's sources into filtered, deduplicated, split Parquet datasets."""
     from codesweep.cli.console import console, timed_lines
@@ -23,9 +24,10 @@ def prepare_command(
     from codesweep.config.loader import load_recipe
     from codesweep.config.pipeline import PipelineConfig
     from codesweep.corpus.pipeline import prepare
-    from codesweep.experiment import cache_root
+    from codesweep.experiment import cache_root, storage_root
 
     config = load_recipe(pipeline, PipelineConfig, override)
-    result = prepare(config, recipe_dir=pipeline.resolve().parent,
-                     cache_root=cache_root(cache_dir), force=force, progress=timed_lines())
+    cache = cache_root(cache_dir, storage_root(storage))
+    result = prepare(config, recipe_dir=pipeline.resolve().parent, cache_root=cache,
+                     force=force, progress=timed_lines())
     print_prepare_summary(console, result.manifest, str(result.path), result.reused)

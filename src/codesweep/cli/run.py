@@ -6,27 +6,30 @@ from pathlib import Path
 
 import typer
 
-from codesweep.cli.options import CACHE, OVERRIDES, RECIPE, RUN_DIR, TRACKING
+from codesweep.cli.options import CACHE, OVERRIDES, RECIPE, RUN_DIR, STORAGE, TRACKING
 
 
 def run_command(recipe: Path = RECIPE, override: list[str] = OVERRIDES,
                 run_dir: Path | None = RUN_DIR, cache_dir: Path | None = CACHE,
+                storage: str | None = STORAGE,
                 tracking_uri: str | None = TRACKING,
                 force: bool = typer.Option(False, help="rebuild the prepared data")) -> None:
     """All stages: prepare -> base model -> sweep -> evaluate -> report; unchanged stages reuse."""
     from codesweep.cli.console import ConsoleProgress, console
     from codesweep.cli.tables import render_leaderboard
     from codesweep.errors import CodesweepError
-    from codesweep.experiment import evaluate, load_experiment, set_up, sweep
+    from codesweep.experiment import evaluate, load_experiment, locations, set_up, sweep
     from codesweep.report import build_report
 
     progress = ConsoleProgress()
-    exp = load_experiment(recipe, override, run_dir, cache_dir)
+    exp = load_experiment(recipe, override, run_dir, cache_dir, storage)
     run = set_up(exp, tracking_uri, progress, force)
     if not run.eval:
         raise CodesweepError(f"{recipe}: eval: is not set; `run` needs an evaluation suite")
     sweep(exp, run, progress)
     evaluate(exp.run_dir, Path(run.eval), progress)
     render_leaderboard(console, build_report(exp.run_dir))
-    console.print(f"results: {exp.run_dir}/report/leaderboard.md  "
-                  f"MLflow: mlflow ui --backend-store-uri {run.tracking_uri}")
+    for label, uri in locations(exp, run).items():
+        console.print(f"{label + ':':15} {uri}", highlight=False)
+    console.print(f"MLflow UI:      mlflow ui --backend-store-uri {run.tracking_uri}",
+                  highlight=False)

@@ -6,11 +6,12 @@ from pathlib import Path
 
 import typer
 
-from codesweep.cli.options import CACHE, OVERRIDES, RECIPE, RUN_DIR, TRACKING
+from codesweep.cli.options import CACHE, OVERRIDES, RECIPE, RUN_DIR, STORAGE, TRACKING
 
 
 def sweep_command(recipe: Path = RECIPE, override: list[str] = OVERRIDES,
                   run_dir: Path | None = RUN_DIR, cache_dir: Path | None = CACHE,
+                  storage: str | None = STORAGE,
                   tracking_uri: str | None = TRACKING,
                   resume: bool = typer.Option(False, help="finish an interrupted sweep")) -> None:
     """Prepare data and base model if needed, then sweep LoRA fine-tunes with Ray Tune."""
@@ -19,7 +20,7 @@ def sweep_command(recipe: Path = RECIPE, override: list[str] = OVERRIDES,
     from codesweep.experiment import load_experiment, set_up, sweep
 
     progress = ConsoleProgress()
-    exp = load_experiment(recipe, override, run_dir, cache_dir)
+    exp = load_experiment(recipe, override, run_dir, cache_dir, storage)
     run = set_up(exp, tracking_uri, progress)
     trials = sweep(exp, run, progress, resume=resume)
     console.print(trials_table(trials))

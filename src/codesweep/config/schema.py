@@ -22,6 +22,7 @@ from pydantic import (
 from codesweep.config.base import SafeName, Section
 from codesweep.errors import CodesweepError, did_you_mean
 from codesweep.registry import Registry
+from codesweep.storage import StorageSetting
 
 # Benchmark name -> function cutting one HumanEval problem into tasks. Declared here, where
 # suites are validated, with lazy targets: config must not import the evaluation package.
@@ -255,6 +256,9 @@ class TuningRecipe(Section):
     pipeline: str = Field(description="pipeline recipe, relative to this file")
     eval: str | None = Field(None, description="evaluation suite, relative to this file")
     run_dir: str | None = Field(None, description="default: runs/<name>")
+    storage: StorageSetting | None = Field(
+        None, description="storage root (path or s3://, gs:// URI); --storage and "
+                          "$CODESWEEP_STORAGE win over it; default: the working directory")
     model: ModelConfig = ModelConfig()
     lora: LoraConfig = LoraConfig()
     optim: OptimConfig = OptimConfig()

@@ -14,11 +14,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 
 from codesweep.config.schema import EvalSuite, EvalTask
 from codesweep.errors import CodesweepError
 from codesweep.fileio import write_atomic
 from codesweep.records import CheckpointRef, EvaluationRecord, PreparedDataRef, join
+from codesweep.storage import ref_for
 
 
 def task_key(task: EvalTask) -> str:
@@ -42,13 +44,14 @@ def load_examples(prepared: PreparedDataRef, task: EvalTask) -> pd.DataFrame:
 
 
 def _prepared_examples(prepared: PreparedDataRef, task: EvalTask) -> pd.DataFrame:
-    split_dir = join(prepared.tasks(), str(task.dataset), task.split)
-    if not os.path.isdir(split_dir):
-        tasks = prepared.tasks()
-        available = sorted(os.listdir(tasks)) if os.path.isdir(tasks) else []
+    split = ref_for(join(prepared.tasks(), str(task.dataset), task.split))
+    if not split.is_dir():  # read through the storage root's filesystem, local or shared
+        available = ref_for(prepared.tasks()).list()
         raise CodesweepError(f"eval task {task.name}: no prepared data {task.dataset}/{task.split}"
                              f"; prepared tasks: {', '.join(available) or 'none'}")
-    return pd.read_parquet(split_dir, columns=["id", "prompt", "completion"])
+    filesystem, path = split.pyarrow_target()
+    return pq.read_table(path, columns=["id", "prompt", "completion"],
+                         filesystem=filesystem).to_pandas()
 
 
 def _benchmark_examples(task: EvalTask) -> pd.DataFrame:

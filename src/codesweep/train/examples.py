@@ -3,20 +3,23 @@
 Raw files: `<prepared>/files/<split>/` (column `text`). Tasks: `<prepared>/tasks/<task>/<split>/`
 (columns `prompt`, `completion`); with `data.ir_variant` the task directory is
 `<task>_<variant>` (variant C may reuse B's examples, which are identical by construction).
-Locations are strings joined from the `PreparedDataRef`, as pandas and Ray Data take them.
+Locations are strings joined from the `PreparedDataRef` (local paths or storage URIs); every
+read goes through the location's `pyarrow.fs` filesystem, so a worker on another node reads
+the same shared root the driver wrote.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from typing import Any
 
 import pandas as pd
+import pyarrow.parquet as pq
 
 from codesweep.config.schema import DataConfig
 from codesweep.errors import CodesweepError, did_you_mean
 from codesweep.records import PreparedDataRef, join
+from codesweep.storage import ref_for
 
 PAIR_COLUMNS = ["prompt", "completion"]
 
@@ -29,9 +32,9 @@ def task_dir(prepared: PreparedDataRef, data: DataConfig) -> str:
     if data.ir_variant == "C":
         names.append(f"{data.task}_B")  # B and C share their examples; only the model differs
     for name in names:
-        if os.path.isdir(join(root, name)):
+        if ref_for(join(root, name)).is_dir():
             return join(root, name)
-    prepared_tasks = sorted(os.listdir(root)) if os.path.isdir(root) else []
+    prepared_tasks = ref_for(root).list()
     raise CodesweepError(f"data.task: no prepared task {names[0]!r}"
                          f"{did_you_mean(names[0], prepared_tasks)}; "
                          f"prepared: {', '.join(prepared_tasks) or 'none'}")
@@ -58,7 +61,8 @@ def rows_of(frame: pd.DataFrame, data: DataConfig) -> Iterator[Any]:
 def read_ordered(directory: str, wanted: list[str], key: str) -> pd.DataFrame:
     """Read Parquet columns sorted by `key`: part files come back in the order the prepare
     wrote them, which varies between runs, and the first rows decide which blocks train."""
-    frame = pd.read_parquet(directory, columns=[*wanted, key])
+    filesystem, path = ref_for(directory).pyarrow_target()
+    frame = pq.read_table(path, columns=[*wanted, key], filesystem=filesystem).to_pandas()
     return frame.sort_values(key, kind="stable").reset_index(drop=True)
 
 
@@ -70,7 +74,7 @@ def read_texts(split_dir: str) -> Iterator[str]:
 def read_split(prepared: PreparedDataRef, data: DataConfig, split: str) -> Iterator[Any]:
     """Stream one split as `rows_of` yields it, in a stable order (by content hash or id)."""
     directory = split_dir(prepared, data, split)
-    if not os.path.isdir(directory):
+    if not ref_for(directory).is_dir():
         raise CodesweepError(f"{directory}: split {split!r} not found in the prepared data")
     key = "id" if data.task else "sha"
     yield from rows_of(read_ordered(directory, columns(data), key), data)

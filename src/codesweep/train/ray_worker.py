@@ -12,6 +12,7 @@ from typing import Any
 
 from codesweep.config.schema import DataConfig, TuningRecipe
 from codesweep.records import PreparedDataRef, TrialSpec
+from codesweep.storage import ref_for
 from codesweep.train.examples import columns, read_split, rows_of, split_dir
 from codesweep.train.loop import WorkerEnv, train_lora
 
@@ -77,13 +78,14 @@ def _report(metrics: dict[str, Any], checkpoint_dir: Path | None) -> None:
     shutil.rmtree(checkpoint_dir, ignore_errors=True)  # Ray copied it to storage_path
 
 
-def make_trainer(spec: TrialSpec, name: str, storage_path: Path,
+def make_trainer(spec: TrialSpec, name: str, storage_path: Path | str,
                  callbacks: list[Any], train_fn: Any = None) -> Any:
     """A TorchTrainer for one training run, resumable under the same (storage_path, name).
 
     Retention follows `train.keep_checkpoints` / `train.keep_by` (Ray always keeps the newest
     too); up to `train.max_failures` worker failures restart the workers from the newest
-    checkpoint.
+    checkpoint. `storage_path` may be a path or a storage URI: Ray writes checkpoints through
+    its filesystem, so workers on every node write under the same root.
     """
     import ray.data
     import ray.train
@@ -97,7 +99,9 @@ def make_trainer(spec: TrialSpec, name: str, storage_path: Path,
     source = split_dir(spec.prepared, recipe.data, "train")
     datasets = {}
     if recipe.data.loader == "ray_data":  # `direct` workers read the Parquet split themselves
-        datasets["train"] = ray.data.read_parquet(source, columns=columns(recipe.data))
+        filesystem, path = ref_for(source).pyarrow_target()
+        datasets["train"] = ray.data.read_parquet(path, columns=columns(recipe.data),
+                                                  filesystem=filesystem)
     return TorchTrainer(
         train_fn or train_worker,
         train_loop_config={SPEC: spec},  # the validated object: workers do not re-validate
@@ -105,7 +109,7 @@ def make_trainer(spec: TrialSpec, name: str, storage_path: Path,
             num_workers=train_cfg.num_workers, use_gpu=bool(train_cfg.gpus_per_worker),
             resources_per_worker=resources),
         run_config=ray.train.RunConfig(
-            name=name, storage_path=str(storage_path), callbacks=callbacks,
+            name=name, **ref_for(str(storage_path)).ray_storage(), callbacks=callbacks,
             checkpoint_config=checkpoint_config(recipe),
             failure_config=ray.train.FailureConfig(max_failures=train_cfg.max_failures)),
         datasets=datasets,

@@ -81,7 +81,13 @@ def make_tuner(base_spec: TrialSpec, run_dir: Path, resume: bool) -> Any:
     from ray import tune
 
     recipe = base_spec.recipe
-    trainable = tune.with_parameters(trial_driver, base_spec=base_spec)
+    from codesweep.cluster import max_cluster_resources, trial_driver_resources
+
+    # On a cluster whose head offers TRAIN_DRIVER, trial drivers stay there and never hold
+    # a worker node's CPUs; elsewhere this is Tune's default of one CPU per trial.
+    trainable = tune.with_resources(
+        tune.with_parameters(trial_driver, base_spec=base_spec),
+        trial_driver_resources(max_cluster_resources()))
     experiment = run_dir / SWEEP_NAME
     if resume and tune.Tuner.can_restore(str(experiment)):
         return tune.Tuner.restore(str(experiment), trainable=trainable, resume_unfinished=True,
