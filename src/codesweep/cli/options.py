@@ -11,3 +11,10 @@ CACHE = typer.Option(
     None, "--cache-dir", help="data/model cache (default: $CODESWEEP_CACHE or ./.cache/codesweep)")
 TRACKING = typer.Option(None, "--tracking-uri", help="MLflow URI (default: run dir sqlite)")
 RUN = typer.Option(..., "--run", help="run directory of a sweep")
+FIX_SEARCHED = typer.Option(
+    False, "--fix-searched",
+    help="an -o override of a key that sweep.space searches removes it from the search")
+RESTART = typer.Option(False, "--restart", help="discard an unfinished sweep and start over")
+VERIFY = typer.Option(
+    False, "--verify", help="check every byte of cached data and base model before reuse "
+    "(default: sizes and file ends)")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from codesweep.cli.options import CACHE, OVERRIDES
+from codesweep.cli.options import CACHE, OVERRIDES, VERIFY
 
 
 def prepare_command(
@@ -16,6 +16,7 @@ def prepare_command(
     force: bool = typer.Option(
         False, "--force", help="rebuild even if the same inputs were prepared"),
     cache_dir: Path | None = CACHE,
+    verify: bool = VERIFY,
 ) -> None:
     """Turn the recipe's sources into filtered, deduplicated, split Parquet datasets."""
     from codesweep.cli.console import console, timed_lines
@@ -27,5 +28,6 @@ def prepare_command(
 
     config = load_recipe(pipeline, PipelineConfig, override)
     result = prepare(config, recipe_dir=pipeline.resolve().parent,
-                     cache_root=cache_root(cache_dir), force=force, progress=timed_lines())
+                     cache_root=cache_root(cache_dir), force=force, progress=timed_lines(),
+                     verify=verify)
     print_prepare_summary(console, result.manifest, str(result.path), result.reused)

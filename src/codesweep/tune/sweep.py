@@ -64,6 +64,8 @@ def max_concurrent(recipe: TuningRecipe) -> int:
     """Trials at once: by GPUs when trials use them, else by physical cores of the cluster."""
     import ray
 
+    from codesweep.ray_runtime import ensure_ray
+
     if recipe.sweep.max_concurrent_trials:
         return recipe.sweep.max_concurrent_trials
     train = recipe.train
@@ -72,7 +74,7 @@ def max_concurrent(recipe: TuningRecipe) -> int:
         per_trial = max(1, train.num_workers) * train.gpus_per_worker
         return max(1, int(resources.get("GPU", 0) // per_trial))
     # Logical CPUs are over-subscribed on a laptop; real cores bound CPU training throughput.
-    cores = resources.get("CPU", 1) if os.environ.get("RAY_ADDRESS") else (os.cpu_count() or 1)
+    cores = resources.get("CPU", 1) if ensure_ray().joined else (os.cpu_count() or 1)
     return max(1, int(cores // max(1, train.num_workers)))
 
 
@@ -102,6 +104,18 @@ def make_tuner(base_spec: TrialSpec, run_dir: Path, resume: bool) -> Any:
     )
 
 
+def run_sweep(base_spec: TrialSpec, run_dir: Path, resume: bool,
+              ) -> tuple[list[TrialResult], bool]:
+    """Fit the sweep's Tuner; return its trials and whether SIGINT/SIGTERM stopped it."""
+    from codesweep.sweep_state import stop_on_signals
+
+    with stop_on_signals() as stopped:
+        tuner = make_tuner(base_spec, run_dir, resume=resume)
+        trials = collect_trials(tuner.fit())
+    unfinished = any(trial.status == "unfinished" for trial in trials)
+    return trials, stopped.is_set() or unfinished
+
+
 def _searcher(recipe: TuningRecipe) -> Any:
     from ray.tune.search.optuna import OptunaSearch
 
@@ -126,7 +140,8 @@ def _scheduler(recipe: TuningRecipe) -> Any:
 def collect_trials(result_grid: Any) -> list[TrialResult]:
     """One summary per trial: params, final metrics, metric history and last checkpoint."""
     trials = []
-    for result in result_grid:
+    states = trial_states(result_grid)
+    for index, result in enumerate(result_grid):
         metrics = dict(result.metrics or {})
         history = result.metrics_dataframe
         keep = [c for c in ("step", "train_loss", "val_loss", "lr", "tokens_per_s")
@@ -134,7 +149,7 @@ def collect_trials(result_grid: Any) -> list[TrialResult]:
         trials.append(TrialResult(
             trial_id=metrics.get("trial_id") or Path(result.path).name,
             params=dict(result.config or {}),
-            status="error" if result.error else "done",
+            status=_status(states[index] if states else None, result.error),
             error=_last_line(result.error),
             final={k: metrics.get(k) for k in keep},
             history=history[keep].to_dict("records") if keep else [],
@@ -142,6 +157,21 @@ def collect_trials(result_grid: Any) -> list[TrialResult]:
             best_checkpoint=_best_checkpoint(history),
         ))
     return sorted(trials, key=lambda t: t.trial_id)
+
+
+def trial_states(result_grid: Any) -> list[str]:
+    """Tune's status of each trial (TERMINATED, ERROR, RUNNING, PENDING, PAUSED), in the
+    order the grid lists its results; the public Result does not carry it."""
+    analysis = getattr(result_grid, "_experiment_analysis", None)
+    return [trial.status for trial in analysis.trials] if analysis is not None else []
+
+
+def _status(tune_status: str | None, error: Exception | None) -> str:
+    if error is not None or tune_status == "ERROR":
+        return "error"
+    if tune_status in (None, "TERMINATED"):
+        return "done"
+    return "unfinished"  # RUNNING/PENDING/PAUSED when the sweep was stopped
 
 
 def _best_checkpoint(history: Any) -> str | None:
