@@ -25,6 +25,7 @@ from codesweep.fileio import write_json
 from codesweep.locks import Holder
 
 STATE = "sweep_state.json"
+SWEEP_NAME = "sweep"  # Tune's experiment directory in the run dir
 Action = Literal["reuse", "resume", "fresh"]
 
 
@@ -97,16 +98,12 @@ def can_restore(run_dir: Path) -> bool:
     """True when run_dir/sweep holds an experiment state Tune can restore."""
     from ray import tune
 
-    from codesweep.tune.sweep import SWEEP_NAME
-
     return tune.Tuner.can_restore(str(run_dir / SWEEP_NAME))
 
 
 def clear_old_sweep(run_dir: Path) -> None:
     """Remove the sweep and train directories of an earlier sweep, so a fresh sweep neither
     mixes its trials with old ones nor leaves orphaned trial directories behind."""
-    from codesweep.tune.sweep import SWEEP_NAME
-
     for name in (SWEEP_NAME, "train"):
         if (run_dir / name).exists():
             shutil.rmtree(run_dir / name)

@@ -12,8 +12,7 @@ from typing import Any
 
 from codesweep.config.schema import SearchDomain, TuningRecipe, dotted_set
 from codesweep.records import TrialResult, TrialSpec
-
-SWEEP_NAME = "sweep"
+from codesweep.sweep_state import SWEEP_NAME, stop_on_signals
 
 
 def search_space(space: dict[str, SearchDomain]) -> dict[str, Any]:
@@ -107,8 +106,6 @@ def make_tuner(base_spec: TrialSpec, run_dir: Path, resume: bool) -> Any:
 def run_sweep(base_spec: TrialSpec, run_dir: Path, resume: bool,
               ) -> tuple[list[TrialResult], bool]:
     """Fit the sweep's Tuner; return its trials and whether SIGINT/SIGTERM stopped it."""
-    from codesweep.sweep_state import stop_on_signals
-
     with stop_on_signals() as stopped:
         tuner = make_tuner(base_spec, run_dir, resume=resume)
         trials = collect_trials(tuner.fit())
