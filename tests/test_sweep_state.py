@@ -119,3 +119,21 @@ def test_trials_stopped_by_an_interrupt_are_unfinished_not_done() -> None:
     trials = collect_trials(grid(("a", "TERMINATED", None), ("b", "RUNNING", None),
                                  ("c", "PENDING", None), ("d", "ERROR", ValueError("x"))))
     assert [t.status for t in trials] == ["done", "unfinished", "unfinished", "error"]
+
+
+def test_trial_error_is_the_workers_first_line_not_a_truncated_tail() -> None:
+    from ray.train import WorkerGroupError
+
+    from codesweep.tune.sweep import TrialFailed, _last_line, worker_failure_line
+
+    cause = OSError("Error creating dataset. Could not read schema from '/c/part-0.parquet'. "
+                    "Is this a 'parquet' file?\n  more detail")
+    message = "Traceback ...\n" + "x" * 600 + "...\n(Output truncated)...\n" + "y" * 400
+    error = WorkerGroupError(message, {1: ValueError("rank 1"), 0: cause})
+    line = worker_failure_line(error)
+    assert line == ("OSError: Error creating dataset. Could not read schema from "
+                    "'/c/part-0.parquet'. Is this a 'parquet' file?")
+    # how Tune shows the trial's error: the remote traceback, then the exception's line
+    remote = (f"ray::trial_driver() (pid=1)\n  File \"sweep.py\", line 9\n"
+              f"{TrialFailed.__module__}.{TrialFailed.__name__}: {line}\n")
+    assert _last_line(RuntimeError(remote)) == line

@@ -47,6 +47,7 @@ def trial_recipe(recipe: TuningRecipe, params: dict[str, Any]) -> TuningRecipe:
 def trial_driver(params: dict[str, Any], base_spec: TrialSpec) -> None:
     """Tune function trainable: build this trial's spec and run its TorchTrainer to the end."""
     from ray import tune
+    from ray.train import WorkerGroupError
     from ray.tune.integration.ray_train import TuneReportCallback
 
     from codesweep.train.ray_worker import make_trainer
@@ -56,7 +57,27 @@ def trial_driver(params: dict[str, Any], base_spec: TrialSpec) -> None:
     assert spec.train_dir is not None, "a sweep's TrialSpec names its train_dir"
     trainer = make_trainer(spec, name=trial_id, storage_path=Path(spec.train_dir),
                            callbacks=[TuneReportCallback()])
-    trainer.fit()
+    try:
+        trainer.fit()
+    except WorkerGroupError as exc:
+        raise TrialFailed(worker_failure_line(exc)) from exc
+
+
+class TrialFailed(RuntimeError):
+    """A trial's workers failed; the message is the first worker's error, in full."""
+
+
+def worker_failure_line(error: Any) -> str:
+    """`Type: first line of the message` of the lowest rank's failure. Ray Train's own
+    message keeps only the first and last 500 characters of each worker's traceback, so the
+    error's last line can start mid-word; the worker's exception itself is whole."""
+    failures = getattr(error, "worker_failures", None) or {}
+    if not failures:
+        return _last_line(error) or type(error).__name__
+    failure = failures[min(failures)]
+    failure = getattr(failure, "cause", None) or failure  # a RayTaskError wraps the original
+    lines = [line.strip() for line in str(failure).splitlines() if line.strip()]
+    return f"{type(failure).__name__}: {lines[0]}" if lines else type(failure).__name__
 
 
 def max_concurrent(recipe: TuningRecipe) -> int:
@@ -184,6 +205,11 @@ def _best_checkpoint(history: Any) -> str | None:
 
 
 def _last_line(error: Exception | None) -> str | None:
-    """The exception's own message: Ray prepends the remote traceback to it."""
+    """The exception's own message: Ray prepends the remote traceback to it (a TrialFailed
+    is shown as the worker error it carries)."""
     lines = [line for line in str(error or "").splitlines() if line.strip()]
-    return lines[-1].strip() if lines else None
+    if not lines:
+        return None
+    last = lines[-1].strip()
+    marker = f"{TrialFailed.__name__}: "
+    return last.split(marker, 1)[1] if marker in last else last
