@@ -91,8 +91,12 @@ def load_experiment(path: Path, overrides: list[str], run_dir: Path | None,
                     cache: Path | None, drop_searched: bool = False,
                     verify: bool = False) -> Experiment:
     """Load a tuning recipe with overrides; the run dir defaults to runs/<name>.
-    `drop_searched`: an override of a searched key takes it out of the search."""
+    `drop_searched`: an override of a searched key takes it out of the search. Every file,
+    task builder and metric the recipe refers to is checked here, before anything starts."""
+    from codesweep.preflight import check_references
+
     recipe = load_recipe(path, TuningRecipe, overrides, drop_searched=drop_searched)
+    check_references(path.resolve(), recipe)
     target = run_dir or Path(recipe.run_dir or f"runs/{recipe.name}")
     return Experiment(path.resolve(), recipe, target.resolve(), cache_root(cache), verify)
 
