@@ -130,8 +130,11 @@ def run_sweep(base_spec: TrialSpec, run_dir: Path, resume: bool,
     with stop_on_signals() as stopped:
         tuner = make_tuner(base_spec, run_dir, resume=resume)
         trials = collect_trials(tuner.fit())
-    unfinished = any(trial.status == "unfinished" for trial in trials)
-    return trials, stopped.is_set() or unfinished
+    interrupted = stopped.is_set() or any(t.status == "unfinished" for t in trials)
+    if interrupted:  # the signal reaches the trials too: their errors are the interrupt's
+        trials = [t if t.status == "done" else t.model_copy(update={"status": "unfinished"})
+                  for t in trials]
+    return trials, interrupted
 
 
 def _searcher(recipe: TuningRecipe) -> Any:
