@@ -91,26 +91,32 @@ def test_clear_old_sweep_removes_trial_directories(tmp_path: Path) -> None:
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_signals_ask_tune_to_stop_through_sigusr1(signum: int) -> None:
     received: list[int] = []
-    previous = signal.signal(signal.SIGUSR1, lambda sig, frame: received.append(sig))
-    try:
-        with stop_on_signals() as stopped:
-            assert os.environ["TUNE_DISABLE_SIGINT_HANDLER"] == "1"
+    with stop_on_signals() as stopped:
+        assert os.environ["TUNE_DISABLE_SIGINT_HANDLER"] == "1"
+        # what Tune's loop installs while it runs
+        signal.signal(signal.SIGUSR1, lambda sig, frame: received.append(sig))
+        os.kill(os.getpid(), signum)
+        assert stopped.is_set()
+        assert received == [signal.SIGUSR1]
+        with pytest.raises(KeyboardInterrupt):  # a second signal does not wait
             os.kill(os.getpid(), signum)
-            assert stopped.is_set()
-            assert received == [signal.SIGUSR1]  # what Tune's own handler listens for
-            with pytest.raises(KeyboardInterrupt):  # a second signal does not wait
-                os.kill(os.getpid(), signum)
-        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
-        assert "TUNE_DISABLE_SIGINT_HANDLER" not in os.environ
-    finally:
-        signal.signal(signal.SIGUSR1, previous)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGUSR1) is signal.SIG_DFL
+    assert "TUNE_DISABLE_SIGINT_HANDLER" not in os.environ
+
+
+def test_signal_before_tune_listens_interrupts_at_once() -> None:
+    with stop_on_signals() as stopped, pytest.raises(KeyboardInterrupt):
+        os.kill(os.getpid(), signal.SIGTERM)  # a SIGUSR1 now would kill the process
+    assert not stopped.is_set()
 
 
 def grid(*trials: tuple[str, str, Exception | None]) -> object:
     """A stand-in for a ResultGrid: results and, privately, Tune's trials."""
-    results = [SimpleNamespace(metrics={"trial_id": tid}, metrics_dataframe=None, path=tid,
+    results = [SimpleNamespace(metrics={}, metrics_dataframe=None, path=f"/s/driver_{tid}_0",
                                config={}, error=error) for tid, _, error in trials]
-    analysis = SimpleNamespace(trials=[SimpleNamespace(status=s) for _, s, _ in trials])
+    analysis = SimpleNamespace(trials=[SimpleNamespace(status=s, trial_id=tid)
+                                       for tid, s, _ in trials])
     return type("Grid", (), {"__iter__": lambda self: iter(results),
                              "_experiment_analysis": analysis})()
 
@@ -119,6 +125,7 @@ def test_trials_stopped_by_an_interrupt_are_unfinished_not_done() -> None:
     trials = collect_trials(grid(("a", "TERMINATED", None), ("b", "RUNNING", None),
                                  ("c", "PENDING", None), ("d", "ERROR", ValueError("x"))))
     assert [t.status for t in trials] == ["done", "unfinished", "unfinished", "error"]
+    assert [t.trial_id for t in trials] == ["a", "b", "c", "d"]  # never-reported ones too
 
 
 def test_trial_error_is_the_workers_first_line_not_a_truncated_tail() -> None:

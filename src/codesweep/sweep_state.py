@@ -9,6 +9,7 @@ rerun resumes it instead of retraining finished trials under new ids.
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import threading
@@ -109,18 +110,22 @@ def clear_old_sweep(run_dir: Path) -> None:
             shutil.rmtree(run_dir / name)
 
 
+def _tune_not_listening(signum: int, frame: Any) -> None:
+    """SIGUSR1 before Tune's loop has started (or after it ended): nothing to stop."""
+
+
 @contextmanager
 def stop_on_signals() -> Iterator[threading.Event]:
     """For the block: SIGINT and SIGTERM ask Ray Tune to stop gracefully (Tune listens for
-    SIGUSR1 while it runs: it then saves its experiment state and returns) and set the event
-    the caller checks afterwards. A second signal interrupts at once."""
-    import os
-
+    SIGUSR1 while its loop runs: it then saves its experiment state and returns) and set the
+    event the caller checks afterwards. Outside Tune's loop, and on a second signal, they
+    interrupt at once (KeyboardInterrupt)."""
     stopped = threading.Event()
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    watched = (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1)
+    previous = {sig: signal.getsignal(sig) for sig in watched}
 
     def ask_tune_to_stop(signum: int, frame: Any) -> None:
-        if stopped.is_set():
+        if stopped.is_set() or signal.getsignal(signal.SIGUSR1) is _tune_not_listening:
             raise KeyboardInterrupt
         stopped.set()
         os.kill(os.getpid(), signal.SIGUSR1)
@@ -128,8 +133,9 @@ def stop_on_signals() -> Iterator[threading.Event]:
     # Tune would otherwise replace our SIGINT handler with its own for the duration of fit()
     old_env = os.environ.get("TUNE_DISABLE_SIGINT_HANDLER")
     os.environ["TUNE_DISABLE_SIGINT_HANDLER"] = "1"
-    for sig in previous:
-        signal.signal(sig, ask_tune_to_stop)
+    signal.signal(signal.SIGINT, ask_tune_to_stop)
+    signal.signal(signal.SIGTERM, ask_tune_to_stop)
+    signal.signal(signal.SIGUSR1, _tune_not_listening)  # Tune installs its own in fit()
     try:
         yield stopped
     finally:

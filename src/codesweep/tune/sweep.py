@@ -161,16 +161,18 @@ def _scheduler(recipe: TuningRecipe) -> Any:
 def collect_trials(result_grid: Any) -> list[TrialResult]:
     """One summary per trial: params, final metrics, metric history and last checkpoint."""
     trials = []
-    states = trial_states(result_grid)
+    tune_trials = trials_of(result_grid)
     for index, result in enumerate(result_grid):
+        tune_trial = tune_trials[index] if tune_trials else None
         metrics = dict(result.metrics or {})
         history = result.metrics_dataframe
         keep = [c for c in ("step", "train_loss", "val_loss", "lr", "tokens_per_s")
                 if history is not None and c in history]
         trials.append(TrialResult(
-            trial_id=metrics.get("trial_id") or Path(result.path).name,
+            trial_id=metrics.get("trial_id") or getattr(tune_trial, "trial_id", None)
+            or Path(result.path).name,
             params=dict(result.config or {}),
-            status=_status(states[index] if states else None, result.error),
+            status=_status(getattr(tune_trial, "status", None), result.error),
             error=_last_line(result.error),
             final={k: metrics.get(k) for k in keep},
             history=history[keep].to_dict("records") if keep else [],
@@ -180,11 +182,12 @@ def collect_trials(result_grid: Any) -> list[TrialResult]:
     return sorted(trials, key=lambda t: t.trial_id)
 
 
-def trial_states(result_grid: Any) -> list[str]:
-    """Tune's status of each trial (TERMINATED, ERROR, RUNNING, PENDING, PAUSED), in the
-    order the grid lists its results; the public Result does not carry it."""
+def trials_of(result_grid: Any) -> list[Any]:
+    """Tune's trials (status TERMINATED, ERROR, RUNNING, PENDING, PAUSED; trial_id), in the
+    order the grid lists its results; the public Result carries neither for a trial that
+    never reported."""
     analysis = getattr(result_grid, "_experiment_analysis", None)
-    return [trial.status for trial in analysis.trials] if analysis is not None else []
+    return list(analysis.trials) if analysis is not None else []
 
 
 def _status(tune_status: str | None, error: Exception | None) -> str:
