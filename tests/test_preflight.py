@@ -66,3 +66,11 @@ def test_dataset_the_pipeline_does_not_build_is_named(tmp_path: Path) -> None:
     with pytest.raises(CodesweepError, match=r"dataset: fim is not a task of the pipeline "
                                              r"\(its tasks: completion\)"):
         load(recipe)
+
+
+def test_override_of_a_searched_key_needs_fix_searched(tmp_path: Path) -> None:
+    recipe = workspace(tmp_path)
+    with pytest.raises(CodesweepError, match=r"optim.lr"):
+        load_experiment(recipe, ["optim.lr=3e-4"], None, None)
+    exp = load_experiment(recipe, ["optim.lr=3e-4"], None, None, drop_searched=True)
+    assert "optim.lr" not in exp.recipe.sweep.space and exp.recipe.optim.lr == 3e-4
