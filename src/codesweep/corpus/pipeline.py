@@ -79,13 +79,13 @@ def prepare(config: PipelineConfig, *, recipe_dir: Path, cache_root: Path, force
         bench = build_index(config.decontam, recipe_dir) if config.decontam.enabled else None
     key = cache_key(config, sources, bench.digest() if bench else "")
     final = output_dir(cache_root, config, key)
-    with dataset_lock(final, note=say):
-        if (final / "manifest.json").is_file() and not force:
-            problem = check_prepared(final, full=verify)
-            if problem is None:
-                say(f"reusing {final}")
-                return PreparedData(final, read_manifest(final), reused=True)
-            say(f"rebuilding the prepared data: {problem}")
+    if (final / "manifest.json").is_file() and not force:
+        problem = check_prepared(final, full=verify)
+        if problem is None:
+            say(f"reusing {final}")
+            return PreparedData(final, read_manifest(final), reused=True)
+        say(f"rebuilding the prepared data: {problem}")
+    with dataset_lock(final, note=say):  # readers need no lock: the output appears by rename
         return build(config, sources, bench, key, final, timer)
 
 
