@@ -137,7 +137,7 @@ def test_killed_sweep_driver_resumes_without_rerunning_trials(ray_session, works
     started = {d.name for d in (run_dir / "train").iterdir() if d.is_dir()}
     finished_id = first_done.parent.name
     finished_history = tune_history(run_dir, finished_id)
-    assert [row["step"] for row in finished_history] == [2, 4]
+    assert finished_history[-1]["step"] == 4
 
     trials = collect_trials(make_tuner(spec, run_dir, resume=True).fit())
     assert {t.trial_id for t in trials} == started  # no trial added, none lost
