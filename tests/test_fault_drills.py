@@ -134,12 +134,27 @@ def test_killed_sweep_driver_resumes_without_rerunning_trials(ray_session, works
     first_done = _wait_for_second_trial(run_dir / "train", driver)
     driver.send_signal(signal.SIGKILL)  # the sweep's driver dies mid-sweep
     driver.wait()
-    finished_mtime = first_done.stat().st_mtime
+    started = {d.name for d in (run_dir / "train").iterdir() if d.is_dir()}
+    finished_id = first_done.parent.name
+    finished_history = tune_history(run_dir, finished_id)
+    assert finished_history[-1]["step"] == 4
 
     trials = collect_trials(make_tuner(spec, run_dir, resume=True).fit())
+    assert {t.trial_id for t in trials} == started  # no trial added, none lost
     assert [t.status for t in trials] == ["done", "done"]
     assert all([row["step"] for row in t.history][-1] == 4 for t in trials)
-    assert first_done.stat().st_mtime == finished_mtime  # the finished trial was not rerun
+    finished = next(t for t in trials if t.trial_id == finished_id)
+    # the finished trial was not rerun: the same steps with the same losses
+    assert [(r["step"], r["train_loss"]) for r in finished.history] == \
+        [(r["step"], r["train_loss"]) for r in finished_history]
+    assert tune_history(run_dir, finished_id) == finished_history
+
+
+def tune_history(run_dir: Path, trial_id: str) -> list[dict]:
+    """Every result Tune recorded for a trial (its result.json, one line per report)."""
+    (trial_dir,) = [d for d in (run_dir / "sweep").iterdir() if trial_id in d.name]
+    lines = (trial_dir / "result.json").read_text().splitlines()
+    return [{k: row[k] for k in ("step", "train_loss")} for row in map(json.loads, lines)]
 
 
 def _wait_for_second_trial(train_dir: Path, driver: subprocess.Popen) -> Path:

@@ -117,6 +117,7 @@ class Experiment:
     run_dir: Path
     cache_root: Path
     root: StorageRef  # the storage root the run dir and the cache default to
+    verify: bool = False  # reuse of cached data and base checks every byte, not just ends
 
     def sibling(self, reference: str) -> Path:
         """A recipe path named in the tuning recipe, relative to the tuning recipe's folder."""
@@ -127,16 +128,22 @@ class Experiment:
 
 
 def load_experiment(path: Path, overrides: list[str], run_dir: Path | None,
-                    cache: Path | None, storage: str | None = None) -> Experiment:
+                    cache: Path | None, storage: str | None = None, *,
+                    drop_searched: bool = False, verify: bool = False) -> Experiment:
     """Load a tuning recipe with overrides; the run dir defaults to <root>/runs/<name>.
 
     `storage` is `--storage`; the root is resolved once here and travels with the Experiment.
+    `drop_searched`: an override of a searched key takes it out of the search. Every file,
+    task builder and metric the recipe refers to is checked here, before anything starts.
     """
-    recipe = load_recipe(path, TuningRecipe, overrides)
+    from codesweep.preflight import check_references
+
+    recipe = load_recipe(path, TuningRecipe, overrides, drop_searched=drop_searched)
+    check_references(path.resolve(), recipe)
     root = storage_root(storage, recipe)
     target = plain_path(run_dir, "--run-dir").resolve() if run_dir else \
         default_run_dir(recipe, root)
-    return Experiment(path.resolve(), recipe, target, cache_root(cache, root), root)
+    return Experiment(path.resolve(), recipe, target, cache_root(cache, root), root, verify)
 
 
 def default_run_dir(recipe: TuningRecipe, root: StorageRef) -> Path:
@@ -157,9 +164,17 @@ def prepare_data(exp: Experiment, progress: Progress, force: bool = False) -> Pr
     config = load_recipe(pipeline_path, PipelineConfig)
     with progress.status(f"prepare: {pipeline_path.name}"):
         prepared = prepare(config, recipe_dir=pipeline_path.parent, cache_root=exp.cache_root,
-                           force=force)
+                           force=force, verify=exp.verify, progress=rebuild_notes(progress))
     progress.line(f"prepare: {'reused' if prepared.reused else 'built'} {prepared.path}")
     return PreparedDataRef(root=str(prepared.path), key=prepared.manifest["key"])
+
+
+def rebuild_notes(progress: Progress) -> Any:
+    """prepare's own lines, keeping only what the user must hear: a cache being rebuilt."""
+    def say(message: str) -> None:
+        if message.startswith("rebuilding") or message.startswith("dataset "):
+            progress.line(f"prepare: {message}")
+    return say
 
 
 def base_model(exp: Experiment, prepared: PreparedDataRef, progress: Progress) -> str:
@@ -175,7 +190,8 @@ def base_model(exp: Experiment, prepared: PreparedDataRef, progress: Progress) -
 
     path, reused = ensure_tiny_base(
         model.tiny, lambda: read_texts(prepared.files("train")),
-        data_key=prepared.name, cache_root=exp.cache_root, log=progress.line)
+        data_key=prepared.name, cache_root=exp.cache_root, log=progress.line,
+        verify=exp.verify)
     progress.line(f"base model: {'reused' if reused else 'built'} {path}")
     return str(path)
 
@@ -247,28 +263,52 @@ def checkpoints_of(run_dir: Path, progress: Progress) -> list[CheckpointRef]:
     return checkpoints
 
 
-def sweep(exp: Experiment, run: RunRecord, progress: Progress,
-          resume: bool = False) -> list[TrialResult]:
-    """Sweep (or reuse, or resume); write trials.json; log trials to MLflow."""
-    from codesweep.tune.sweep import collect_trials, make_tuner
+def sweep(exp: Experiment, run: RunRecord, progress: Progress, resume: bool = False,
+          restart: bool = False) -> list[TrialResult]:
+    """Sweep (or reuse, or resume an unfinished one); write trials.json; log trials to MLflow.
+    SIGINT/SIGTERM stop it cleanly: the sweep is recorded as interrupted and
+    `SweepInterrupted` raised."""
+    from codesweep.sweep_state import choose_action, clear_old_sweep, write_state
+    from codesweep.tune.sweep import run_sweep
 
-    if not resume and sweep_is_current(exp.run_dir, run):
-        progress.line("sweep: reused (recipe, data and base model unchanged)")
+    action, message = choose_action(exp.run_dir, run.sweep_key,
+                                    sweep_is_current(exp.run_dir, run), resume, restart)
+    progress.line(message)
+    if action == "reuse":
         return read_trials(exp.run_dir)
+    if action == "fresh":
+        clear_old_sweep(exp.run_dir)
+    write_state(exp.run_dir, "running", run.sweep_key)
     base_spec = TrialSpec(recipe=exp.recipe, base_path=run.base_path, prepared=run.prepared,
                           train_dir=str(exp.run_dir / "train"))
-    trials = collect_trials(make_tuner(base_spec, exp.run_dir, resume=resume).fit())
+    trials, interrupted = run_sweep(base_spec, exp.run_dir, resume=action == "resume")
+    if interrupted:
+        sweep_interrupted(exp, run, trials)
     if not any(t.checkpoint for t in trials):
         first_error = next((t.error for t in trials if t.error), "no checkpoint reported")
         raise CodesweepError(f"sweep: every trial failed; first error: {first_error}")
     write_trials(exp.run_dir, trials)
     write_run(exp.run_dir, run.model_copy(update={"done_sweep": run.sweep_key}))
+    write_state(exp.run_dir, "done", run.sweep_key)
     log_trials(exp.run_dir, run, exp.recipe, trials)
     return trials
 
 
+def sweep_interrupted(exp: Experiment, run: RunRecord, trials: list[TrialResult]) -> None:
+    """Record a stopped sweep as interrupted (never as swept) and raise SweepInterrupted."""
+    from codesweep.locks import command_line
+    from codesweep.sweep_state import SweepInterrupted, interrupted_message, write_state
+
+    write_state(exp.run_dir, "interrupted", run.sweep_key)
+    log_trials(exp.run_dir, run, exp.recipe, trials, parent_status="KILLED")
+    raise SweepInterrupted(interrupted_message(command_line()))
+
+
+TRIAL_RUN_STATUS = {"done": "FINISHED", "error": "FAILED", "unfinished": "KILLED"}
+
+
 def log_trials(run_dir: Path, run: RunRecord, recipe: TuningRecipe,
-               trials: list[TrialResult]) -> None:
+               trials: list[TrialResult], parent_status: str = "FINISHED") -> None:
     """Parent run for the sweep, child per trial with params and metric curves."""
     from codesweep.tracking import Tracker
 
@@ -286,8 +326,8 @@ def log_trials(run_dir: Path, run: RunRecord, recipe: TuningRecipe,
             "best_checkpoint": str(trial.best_checkpoint)})
         tracker.log_params(child, trial.params)
         tracker.log_metrics(child, trial.history)
-        tracker.finish(child, "FINISHED" if trial.status == "done" else "FAILED")
-    tracker.finish(parent)
+        tracker.finish(child, TRIAL_RUN_STATUS[trial.status])
+    tracker.finish(parent, parent_status)
 
 
 def evaluate(run_dir: Path, suite_path: Path, progress: Progress) -> list[EvaluationRecord]:
@@ -321,6 +361,8 @@ def log_eval(run_dir: Path, run: RunRecord, summary: list[EvaluationRecord]) -> 
         child = tracker.child(parent, record.checkpoint)
         rows = {f"eval.{record.task}.{k}": v for k, v in record.scores.items()}
         tracker.log_metrics(child, [{"step": 0, **rows}])
+        if record.checkpoint == BASE.trial_id:
+            tracker.finish(child)  # trial runs finish when logged; the base's run here
 
 
 def connect(root: StorageRef, progress: Progress) -> ClusterInfo:

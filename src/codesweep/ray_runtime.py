@@ -33,4 +33,18 @@ def ensure_ray(num_cpus: int | None = None) -> ClusterInfo:
     # of each run wait for the next poll. A local cluster can afford a shorter period.
     os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.5")
     _connected = start_local(num_cpus or max(4, 2 * (os.cpu_count() or 1)))
+    adopt_local_instance()
     return _connected
+
+
+def adopt_local_instance() -> None:
+    """Pass the private instance's address to every process this one spawns (with two
+    local instances on a machine, Ray's helpers that look one up refuse to guess), mark its
+    session directory as ours, and clean up finished sessions of earlier commands at exit."""
+    import atexit
+
+    from codesweep.ray_sessions import clean_sessions, mark_session
+
+    os.environ["RAY_ADDRESS"] = ray.get_runtime_context().gcs_address
+    mark_session()
+    atexit.register(clean_sessions)

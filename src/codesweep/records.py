@@ -60,7 +60,7 @@ class TrialResult(Record):
 
     trial_id: str
     params: dict[str, Any]
-    status: Literal["done", "error"]
+    status: Literal["done", "error", "unfinished"]  # unfinished: the sweep was interrupted
     error: str | None = None
     final: dict[str, Any]
     history: list[dict[str, Any]]

@@ -13,6 +13,7 @@ import typer
 from codesweep.cli.console import console
 from codesweep.errors import CodesweepError
 from codesweep.registry import Registry
+from codesweep.resources import resource_error
 
 app = typer.Typer(
     help="Code-LLM fine-tuning: prepare datasets, sweep LoRA on Ray, score, compare in MLflow.",
@@ -29,17 +30,31 @@ for _name in ORDER:
 
 
 def user_errors_as_one_line(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Print a CodesweepError as one red line and exit 2, instead of a traceback."""
+    """Print a CodesweepError (and a full disk, a read-only or forbidden directory, an
+    unwritable MLflow store) as one red line and exit 2 (130 for an interrupt), instead of
+    a traceback."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
         except CodesweepError as exc:
-            console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-            sys.exit(2)
+            fail(str(exc), getattr(exc, "exit_code", 2))
+        except KeyboardInterrupt:
+            fail("interrupted", 130)
+        except Exception as exc:
+            one_line = resource_error(exc)
+            if one_line is None:
+                raise
+            fail(str(one_line), 2)
 
     return wrapper
+
+
+def fail(message: str, code: int) -> None:
+    """Print the error line and exit with `code`."""
+    console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    sys.exit(code)
 
 
 for _name in ORDER:

@@ -15,8 +15,13 @@ def evaluate_command(suite: Path = typer.Argument(..., help="evaluation suite (Y
     from codesweep.cli.console import ConsoleProgress, console
     from codesweep.cli.tables import summary_table
     from codesweep.experiment import connect, evaluate, run_location, storage_root
+    from codesweep.locks import run_dir_lock
+    from codesweep.rundir import read_run
 
+    location = run_location(run, storage)
+    read_run(location)  # a missing run dir is an error, not a new empty one
     progress = ConsoleProgress()
-    connect(storage_root(storage), progress)
-    summary = evaluate(run_location(run, storage), suite.resolve(), progress)
+    with run_dir_lock(location, note=progress.line):
+        connect(storage_root(storage), progress)
+        summary = evaluate(location, suite.resolve(), progress)
     console.print(summary_table(summary))

@@ -15,3 +15,10 @@ STORAGE = typer.Option(
     None, "--storage",
     help="storage root for data, models and runs: a path or s3://, gs:// URI "
          "(default: $CODESWEEP_STORAGE, the recipe's storage:, else the working directory)")
+FIX_SEARCHED = typer.Option(
+    False, "--fix-searched",
+    help="an -o override of a key that sweep.space searches removes it from the search")
+RESTART = typer.Option(False, "--restart", help="discard an unfinished sweep and start over")
+VERIFY = typer.Option(
+    False, "--verify", help="check every byte of cached data and base model before reuse "
+    "(default: sizes and file ends)")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from codesweep.cli.options import CACHE, OVERRIDES, STORAGE
+from codesweep.cli.options import CACHE, OVERRIDES, STORAGE, VERIFY
 
 
 def prepare_command(
@@ -17,6 +17,7 @@ def prepare_command(
         False, "--force", help="rebuild even if the same inputs were prepared"),
     cache_dir: Path | None = CACHE,
     storage: str | None = STORAGE,
+    verify: bool = VERIFY,
 ) -> None:
     """Turn the recipe's sources into filtered, deduplicated, split Parquet datasets."""
     from codesweep.cli.console import console, timed_lines
@@ -29,5 +30,5 @@ def prepare_command(
     config = load_recipe(pipeline, PipelineConfig, override)
     cache = cache_root(cache_dir, storage_root(storage))
     result = prepare(config, recipe_dir=pipeline.resolve().parent, cache_root=cache,
-                     force=force, progress=timed_lines())
+                     force=force, progress=timed_lines(), verify=verify)
     print_prepare_summary(console, result.manifest, str(result.path), result.reused)

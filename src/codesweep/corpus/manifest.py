@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from codesweep import __version__
+from codesweep import __version__, integrity
 from codesweep.config.pipeline import PipelineConfig
 from codesweep.corpus.sources import ResolvedSource
 
@@ -43,8 +43,23 @@ def config_hash(config: PipelineConfig) -> str:
 
 
 def write_manifest(directory: Path, manifest: dict[str, Any]) -> None:
-    """Write manifest.json (last, so its presence marks a complete output)."""
+    """Write manifest.json (last, so its presence marks a complete output), with the size
+    and checksums of every other file of `directory` under `integrity`."""
+    manifest["integrity"] = integrity.record(directory, exclude=(MANIFEST,))
     (directory / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n")
+
+
+def check_prepared(directory: Path, full: bool = False) -> str | None:
+    """Why a cached prepared dataset cannot be reused (one line), or None when its files
+    match the manifest's record (sizes and file ends; every byte with `full`)."""
+    try:
+        recorded = read_manifest(directory).get("integrity")
+    except ValueError as exc:
+        return f"{directory / MANIFEST}: unreadable ({exc})"
+    if recorded is None:
+        return f"{directory / MANIFEST}: records no file checksums (written by an older version)"
+    problems = integrity.verify(directory, recorded, exclude=(MANIFEST,), full=full)
+    return integrity.describe(directory, problems) if problems else None
 
 
 def read_manifest(directory: Path) -> dict[str, Any]:

@@ -19,10 +19,17 @@ from typing import Any
 
 from codesweep.config.pipeline import PipelineConfig
 from codesweep.corpus.decontam import BenchmarkIndex, build_index
-from codesweep.corpus.manifest import base_manifest, cache_key, read_manifest, write_manifest
+from codesweep.corpus.manifest import (
+    base_manifest,
+    cache_key,
+    check_prepared,
+    read_manifest,
+    write_manifest,
+)
 from codesweep.corpus.output import publish, staging_dir
 from codesweep.corpus.sources import resolve_sources
 from codesweep.corpus.steps import PrepareState, run_steps
+from codesweep.locks import dataset_lock
 
 Progress = Callable[[str], None]
 
@@ -57,11 +64,13 @@ def output_dir(cache_root: Path, config: PipelineConfig, key: str) -> Path:
 
 
 def prepare(config: PipelineConfig, *, recipe_dir: Path, cache_root: Path, force: bool = False,
-            progress: Progress | None = None) -> PreparedData:
+            progress: Progress | None = None, verify: bool = False) -> PreparedData:
     """Prepare (or reuse) the datasets a pipeline recipe describes.
 
     Relative source paths resolve against `recipe_dir`; outputs go under
-    `<cache_root>/prepared/<name>-<key[:12]>/`, written in a staging dir and renamed.
+    `<cache_root>/prepared/<name>-<key[:12]>/`, written in a staging dir and renamed. A
+    cached output is reused when its files match the manifest's checksums (every byte with
+    `verify`), else rebuilt with a note; one process builds a key at a time.
     """
     say = progress or (lambda message: None)
     timer = StepTimer(say)
@@ -72,8 +81,18 @@ def prepare(config: PipelineConfig, *, recipe_dir: Path, cache_root: Path, force
     key = cache_key(config, sources, bench.digest() if bench else "")
     final = output_dir(cache_root, config, key)
     if (final / "manifest.json").is_file() and not force:
-        say(f"reusing {final}")
-        return PreparedData(final, read_manifest(final), reused=True)
+        problem = check_prepared(final, full=verify)
+        if problem is None:
+            say(f"reusing {final}")
+            return PreparedData(final, read_manifest(final), reused=True)
+        say(f"rebuilding the prepared data: {problem}")
+    with dataset_lock(final, note=say):  # readers need no lock: the output appears by rename
+        return build(config, sources, bench, key, final, timer)
+
+
+def build(config: PipelineConfig, sources: list, bench: BenchmarkIndex | None, key: str,
+          final: Path, timer: StepTimer) -> PreparedData:
+    """Run the pipeline into a staging dir, write its manifest, rename it onto `final`."""
     manifest = base_manifest(config, key, sources)
     with staging_dir(final) as staging:
         manifest.update(run_on_ray(config, sources, bench, staging, timer))

@@ -153,13 +153,18 @@ def run_evaluation(suite: EvalSuite, checkpoints: list[CheckpointRef], base_path
     import ray
     from ray.util import ActorPool
 
+    from codesweep.waits import wait_for_actors
+
     results_dir.mkdir(parents=True, exist_ok=True)
     work = pending_work(suite, checkpoints, results_dir, prepared)
     if not work:
         return 0
     threads = max(1, int(suite.cpus_per_actor))
     actor = ray.remote(num_cpus=suite.cpus_per_actor, num_gpus=suite.gpus_per_actor)(EvalWorker)
-    pool = ActorPool([actor.remote(threads) for _ in range(min(suite.num_actors, len(work)))])
+    actors = [actor.remote(threads) for _ in range(min(suite.num_actors, len(work)))]
+    wait_for_actors(actors, "evaluate", {"CPU": suite.cpus_per_actor,
+                                         "GPU": suite.gpus_per_actor})
+    pool = ActorPool(actors)
     jobs = list(work.items())
     scored = 0
     outputs_per_job = pool.map(

@@ -6,22 +6,26 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import shutil
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from codesweep import integrity
 from codesweep.config.schema import OptimConfig, TinyModelConfig
 from codesweep.errors import CodesweepError
+from codesweep.fileio import write_atomic, write_json
 from codesweep.models.factory import (
     build_tiny_model,
     build_tiny_seq2seq,
-    save_atomically,
     train_tokenizer,
 )
 from codesweep.train.data import iter_blocks
 from codesweep.train.steps import causal_lm_loss, make_optimizer, seed_everything
+
+INTEGRITY = "integrity.json"  # sizes and checksums of the saved base's files
 
 
 def tiny_model_key(cfg: TinyModelConfig, data_key: str) -> str:
@@ -32,12 +36,34 @@ def tiny_model_key(cfg: TinyModelConfig, data_key: str) -> str:
 
 def ensure_tiny_base(
     cfg: TinyModelConfig, train_texts: Callable[[], Iterable[str]], data_key: str,
-    cache_root: Path, log: Callable[[str], None] = print,
+    cache_root: Path, log: Callable[[str], None] = print, verify: bool = False,
 ) -> tuple[Path, bool]:
-    """Return (directory of the cached tiny base, reused?) building it on a cache miss."""
+    """Return (directory of the cached tiny base, reused?) building it on a cache miss, or
+    when its files differ from the checksums recorded when it was saved (every byte checked
+    with `verify`, else sizes and file ends)."""
     target = cache_root / "models" / f"tiny-{tiny_model_key(cfg, data_key)}"
     if (target / "config.json").is_file():
-        return target, True
+        problem = check_base(target, full=verify)
+        if problem is None:
+            return target, True
+        log(f"rebuilding the tiny base: {problem}")
+    build_tiny_base(cfg, train_texts, target, log)
+    return target, False
+
+
+def check_base(directory: Path, full: bool = False) -> str | None:
+    """Why a cached base cannot be reused (one line), or None when it matches its record."""
+    record_path = directory / INTEGRITY
+    if not record_path.is_file():
+        return f"{record_path}: missing (the base was saved by an older version, or cut short)"
+    recorded = json.loads(record_path.read_text())
+    problems = integrity.verify(directory, recorded, exclude=(INTEGRITY,), full=full)
+    return integrity.describe(directory, problems) if problems else None
+
+
+def build_tiny_base(cfg: TinyModelConfig, train_texts: Callable[[], Iterable[str]],
+                    target: Path, log: Callable[[str], None]) -> None:
+    """Fit the tokenizer, build and pre-train the model, save it with its file record."""
     log(f"training a {cfg.vocab_size}-token BPE on {cfg.tokenizer_sample_files} train files")
     sample = list(itertools.islice(train_texts(), cfg.tokenizer_sample_files))
     if not sample:
@@ -48,8 +74,20 @@ def ensure_tiny_base(
     if cfg.pretrain_steps:
         log(f"pre-training the tiny base for {cfg.pretrain_steps} steps (cached afterwards)")
         pretrain(model, tokenizer, train_texts(), cfg, log)
-    save_atomically(model, tokenizer, target)
-    return target, False
+    save_with_record(model, tokenizer, target)
+
+
+def save_with_record(model: Any, tokenizer: Any, target: Path) -> None:
+    """Save into a temporary sibling together with the record of its files, then rename
+    onto `target` (a corrupt base being rebuilt is removed first)."""
+    def save(staging: Path) -> None:
+        model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        write_json(staging / INTEGRITY, integrity.record(staging, exclude=(INTEGRITY,)))
+
+    if target.exists():
+        shutil.rmtree(target)
+    write_atomic(target, save)
 
 
 def pretrain(model: Any, tokenizer: Any, texts: Iterable[str], cfg: TinyModelConfig,

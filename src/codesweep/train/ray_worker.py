@@ -6,6 +6,7 @@ import contextlib
 import functools
 import itertools
 import shutil
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from codesweep.records import PreparedDataRef, TrialSpec
 from codesweep.storage import ref_for
 from codesweep.train.examples import columns, read_split, rows_of, split_dir
 from codesweep.train.loop import WorkerEnv, train_lora
+from codesweep.train.resume import usable_checkpoint
 
 SPEC = "spec"  # the key of the TrialSpec in Ray Train's train_loop_config
 
@@ -63,7 +65,11 @@ def _resume_dir() -> Iterator[Path | None]:
         yield None
         return
     with checkpoint.as_directory() as directory:
-        yield Path(directory)
+        yield usable_checkpoint(Path(directory), warn=_warn)
+
+
+def _warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr, flush=True)
 
 
 def _report(metrics: dict[str, Any], checkpoint_dir: Path | None) -> None:

@@ -12,8 +12,7 @@ from typing import Any
 
 from codesweep.config.schema import SearchDomain, TuningRecipe, dotted_set
 from codesweep.records import TrialResult, TrialSpec
-
-SWEEP_NAME = "sweep"
+from codesweep.sweep_state import SWEEP_NAME, stop_on_signals
 
 
 def search_space(space: dict[str, SearchDomain]) -> dict[str, Any]:
@@ -48,6 +47,7 @@ def trial_recipe(recipe: TuningRecipe, params: dict[str, Any]) -> TuningRecipe:
 def trial_driver(params: dict[str, Any], base_spec: TrialSpec) -> None:
     """Tune function trainable: build this trial's spec and run its TorchTrainer to the end."""
     from ray import tune
+    from ray.train import WorkerGroupError
     from ray.tune.integration.ray_train import TuneReportCallback
 
     from codesweep.train.ray_worker import make_trainer
@@ -57,12 +57,34 @@ def trial_driver(params: dict[str, Any], base_spec: TrialSpec) -> None:
     assert spec.train_dir is not None, "a sweep's TrialSpec names its train_dir"
     trainer = make_trainer(spec, name=trial_id, storage_path=Path(spec.train_dir),
                            callbacks=[TuneReportCallback()])
-    trainer.fit()
+    try:
+        trainer.fit()
+    except WorkerGroupError as exc:
+        raise TrialFailed(worker_failure_line(exc)) from exc
+
+
+class TrialFailed(RuntimeError):
+    """A trial's workers failed; the message is the first worker's error, in full."""
+
+
+def worker_failure_line(error: Any) -> str:
+    """`Type: first line of the message` of the lowest rank's failure. Ray Train's own
+    message keeps only the first and last 500 characters of each worker's traceback, so the
+    error's last line can start mid-word; the worker's exception itself is whole."""
+    failures = getattr(error, "worker_failures", None) or {}
+    if not failures:
+        return _last_line(error) or type(error).__name__
+    failure = failures[min(failures)]
+    failure = getattr(failure, "cause", None) or failure  # a RayTaskError wraps the original
+    lines = [line.strip() for line in str(failure).splitlines() if line.strip()]
+    return f"{type(failure).__name__}: {lines[0]}" if lines else type(failure).__name__
 
 
 def max_concurrent(recipe: TuningRecipe) -> int:
     """Trials at once: by GPUs when trials use them, else by physical cores of the cluster."""
     import ray
+
+    from codesweep.ray_runtime import ensure_ray
 
     if recipe.sweep.max_concurrent_trials:
         return recipe.sweep.max_concurrent_trials
@@ -72,7 +94,7 @@ def max_concurrent(recipe: TuningRecipe) -> int:
         per_trial = max(1, train.num_workers) * train.gpus_per_worker
         return max(1, int(resources.get("GPU", 0) // per_trial))
     # Logical CPUs are over-subscribed on a laptop; real cores bound CPU training throughput.
-    cores = resources.get("CPU", 1) if os.environ.get("RAY_ADDRESS") else (os.cpu_count() or 1)
+    cores = resources.get("CPU", 1) if ensure_ray().joined else (os.cpu_count() or 1)
     return max(1, int(cores // max(1, train.num_workers)))
 
 
@@ -108,6 +130,19 @@ def make_tuner(base_spec: TrialSpec, run_dir: Path, resume: bool) -> Any:
     )
 
 
+def run_sweep(base_spec: TrialSpec, run_dir: Path, resume: bool,
+              ) -> tuple[list[TrialResult], bool]:
+    """Fit the sweep's Tuner; return its trials and whether SIGINT/SIGTERM stopped it."""
+    with stop_on_signals() as stopped:
+        tuner = make_tuner(base_spec, run_dir, resume=resume)
+        trials = collect_trials(tuner.fit())
+    interrupted = stopped.is_set() or any(t.status == "unfinished" for t in trials)
+    if interrupted:  # the signal reaches the trials too: their errors are the interrupt's
+        trials = [t if t.status == "done" else t.model_copy(update={"status": "unfinished"})
+                  for t in trials]
+    return trials, interrupted
+
+
 def _searcher(recipe: TuningRecipe) -> Any:
     from ray.tune.search.optuna import OptunaSearch
 
@@ -132,15 +167,18 @@ def _scheduler(recipe: TuningRecipe) -> Any:
 def collect_trials(result_grid: Any) -> list[TrialResult]:
     """One summary per trial: params, final metrics, metric history and last checkpoint."""
     trials = []
-    for result in result_grid:
+    tune_trials = trials_of(result_grid)
+    for index, result in enumerate(result_grid):
+        tune_trial = tune_trials[index] if tune_trials else None
         metrics = dict(result.metrics or {})
         history = result.metrics_dataframe
         keep = [c for c in ("step", "train_loss", "val_loss", "lr", "tokens_per_s")
                 if history is not None and c in history]
         trials.append(TrialResult(
-            trial_id=metrics.get("trial_id") or Path(result.path).name,
+            trial_id=metrics.get("trial_id") or getattr(tune_trial, "trial_id", None)
+            or Path(result.path).name,
             params=dict(result.config or {}),
-            status="error" if result.error else "done",
+            status=_status(getattr(tune_trial, "status", None), result.error),
             error=_last_line(result.error),
             final={k: metrics.get(k) for k in keep},
             history=history[keep].to_dict("records") if keep else [],
@@ -148,6 +186,22 @@ def collect_trials(result_grid: Any) -> list[TrialResult]:
             best_checkpoint=_best_checkpoint(history),
         ))
     return sorted(trials, key=lambda t: t.trial_id)
+
+
+def trials_of(result_grid: Any) -> list[Any]:
+    """Tune's trials (status TERMINATED, ERROR, RUNNING, PENDING, PAUSED; trial_id), in the
+    order the grid lists its results; the public Result carries neither for a trial that
+    never reported."""
+    analysis = getattr(result_grid, "_experiment_analysis", None)
+    return list(analysis.trials) if analysis is not None else []
+
+
+def _status(tune_status: str | None, error: Exception | None) -> str:
+    if error is not None or tune_status == "ERROR":
+        return "error"
+    if tune_status in (None, "TERMINATED"):
+        return "done"
+    return "unfinished"  # RUNNING/PENDING/PAUSED when the sweep was stopped
 
 
 def _best_checkpoint(history: Any) -> str | None:
@@ -163,6 +217,11 @@ def _best_checkpoint(history: Any) -> str | None:
 
 
 def _last_line(error: Exception | None) -> str | None:
-    """The exception's own message: Ray prepends the remote traceback to it."""
+    """The exception's own message: Ray prepends the remote traceback to it (a TrialFailed
+    is shown as the worker error it carries)."""
     lines = [line for line in str(error or "").splitlines() if line.strip()]
-    return lines[-1].strip() if lines else None
+    if not lines:
+        return None
+    last = lines[-1].strip()
+    marker = f"{TrialFailed.__name__}: "
+    return last.split(marker, 1)[1] if marker in last else last
