@@ -15,8 +15,5 @@ def evaluate_command(suite: Path = typer.Argument(..., help="evaluation suite (Y
     from codesweep.cli.console import ConsoleProgress, console
     from codesweep.cli.tables import summary_table
     from codesweep.experiment import evaluate
-    from codesweep.ray_runtime import ensure_ray
-
-    ensure_ray()
     summary = evaluate(run.resolve(), suite.resolve(), ConsoleProgress())
     console.print(summary_table(summary))

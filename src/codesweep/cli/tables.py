@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.table import Table
 
 from codesweep.records import EvaluationRecord, TrialResult
-from codesweep.report import Leaderboard, cell
+from codesweep.report import Leaderboard, cell, short_name
 
 
 def stage_table(manifest: dict[str, Any]) -> Table:
@@ -78,13 +78,16 @@ def summary_table(summary: list[EvaluationRecord]) -> Table:
 
 
 def render_leaderboard(console: Console, board: Leaderboard) -> None:
-    """Print the leaderboard as a table."""
-    if not console.is_terminal:  # logs and CI: no terminal width to respect, keep every column
-        console.width = max(console.width, 200)
-    view = Table(title=f"Leaderboard (by {board.sort_col})")
+    """Print the leaderboard: what the numbers mean, the table with short headers that fit
+    100 columns, and any note on disagreeing rankings."""
+    tasks = {c.split("/")[0] for c in board.table.columns if "/" in str(c)}
+    view = Table(title=f"Leaderboard: {board.header}", title_justify="left")
     for column in board.table.columns:
-        view.add_column(str(column), justify="left" if column == "checkpoint" else "right",
-                        overflow="fold")
+        words = column in ("checkpoint", "status")  # kept whole; numbers give way first
+        view.add_column(short_name(str(column), len(tasks)), overflow="fold", no_wrap=words,
+                        justify="left" if words else "right")
     for _, row in board.table.iterrows():
         view.add_row(*(cell(v) for v in row))
     console.print(view)
+    for note in board.notes:
+        console.print(note, highlight=False)
