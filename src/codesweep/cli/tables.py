@@ -83,9 +83,10 @@ def render_leaderboard(console: Console, board: Leaderboard) -> None:
     tasks = {c.split("/")[0] for c in board.table.columns if "/" in str(c)}
     view = Table(title=f"Leaderboard: {board.header}", title_justify="left")
     for column in board.table.columns:
-        words = column in ("checkpoint", "status")  # kept whole; numbers give way first
-        view.add_column(short_name(str(column), len(tasks)), overflow="fold", no_wrap=words,
-                        justify="left" if words else "right")
+        header = short_name(str(column), len(tasks))
+        # min_width: a header never breaks mid-word; long cells (a status) wrap at spaces
+        view.add_column(header, min_width=len(header), overflow="fold",
+                        justify="left" if column in ("checkpoint", "status") else "right")
     for _, row in board.table.iterrows():
         view.add_row(*(cell(v) for v in row))
     console.print(view)
