@@ -11,10 +11,10 @@ import contextlib
 import hashlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from codesweep import __version__
 from codesweep.config.loader import load_recipe
@@ -39,6 +39,9 @@ from codesweep.rundir import (
     write_summary,
     write_trials,
 )
+
+if TYPE_CHECKING:
+    from codesweep.tune.trial_board import TrialRow
 
 
 class Progress(Protocol):
@@ -177,17 +180,21 @@ def checkpoints_of(run_dir: Path, progress: Progress) -> list[CheckpointRef]:
     return checkpoints
 
 
-def sweep(exp: Experiment, run: RunRecord, progress: Progress,
-          resume: bool = False) -> list[TrialResult]:
-    """Sweep (or reuse, or resume); write trials.json; log trials to MLflow."""
+def sweep(exp: Experiment, run: RunRecord, progress: Progress, resume: bool = False,
+          on_trials: Callable[[list[TrialRow]], None] | None = None) -> list[TrialResult]:
+    """Sweep (or reuse, or resume); write trials.json; log trials to MLflow. `on_trials` gets
+    every trial's row whenever one changes (a live table)."""
     from codesweep.tune.sweep import collect_trials, make_tuner
+    from codesweep.tune.trial_board import board_callback
 
     if not resume and sweep_is_current(exp.run_dir, run):
         progress.line("sweep: reused (recipe, data and base model unchanged)")
         return read_trials(exp.run_dir)
     base_spec = TrialSpec(recipe=exp.recipe, base_path=run.base_path, prepared=run.prepared,
                           train_dir=str(exp.run_dir / "train"))
-    trials = collect_trials(make_tuner(base_spec, exp.run_dir, resume=resume).fit())
+    board = [board_callback(on_trials, exp.recipe.train.max_steps)] if on_trials else []
+    tuner = make_tuner(base_spec, exp.run_dir, resume=resume, callbacks=board)
+    trials = collect_trials(tuner.fit())
     if not any(t.checkpoint for t in trials):
         first_error = next((t.error for t in trials if t.error), "no checkpoint reported")
         raise CodesweepError(f"sweep: every trial failed; first error: {first_error}")

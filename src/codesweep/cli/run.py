@@ -25,8 +25,12 @@ def run_command(recipe: Path = RECIPE, override: list[str] = OVERRIDES,
     run = set_up(exp, tracking_uri, progress, force)
     if not run.eval:
         raise CodesweepError(f"{recipe}: eval: is not set; `run` needs an evaluation suite")
-    sweep(exp, run, progress)
+    sweep(exp, run, progress, on_trials=progress.trials)
     evaluate(exp.run_dir, Path(run.eval), progress)
-    render_leaderboard(console, build_report(exp.run_dir))
-    console.print(f"results: {exp.run_dir}/report/leaderboard.md  "
-                  f"MLflow: mlflow ui --backend-store-uri {run.tracking_uri}")
+    with progress.status("report: leaderboard and plots"):
+        board = build_report(exp.run_dir)
+    progress.line(f"report: {exp.run_dir}/report/leaderboard.md")
+    render_leaderboard(console, board)
+    # soft_wrap: a command to copy is never broken over two lines by us
+    console.print(f"MLflow: mlflow ui --backend-store-uri {run.tracking_uri}",
+                  highlight=False, soft_wrap=True)

@@ -21,6 +21,7 @@ def sweep_command(recipe: Path = RECIPE, override: list[str] = OVERRIDES,
     progress = ConsoleProgress()
     exp = load_experiment(recipe, override, run_dir, cache_dir)
     run = set_up(exp, tracking_uri, progress)
-    trials = sweep(exp, run, progress, resume=resume)
+    trials = sweep(exp, run, progress, resume=resume, on_trials=progress.trials)
+    progress.close_trials()
     console.print(trials_table(trials))
     console.print(f"run directory: {exp.run_dir}")

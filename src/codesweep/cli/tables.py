@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
 from codesweep.records import EvaluationRecord, TrialResult
 from codesweep.report import Leaderboard, cell, short_name
+from codesweep.tune.trial_board import TrialRow
 
 
 def stage_table(manifest: dict[str, Any]) -> Table:
@@ -92,3 +94,24 @@ def render_leaderboard(console: Console, board: Leaderboard) -> None:
     console.print(view)
     for note in board.notes:
         console.print(note, highlight=False)
+
+
+def trial_board_table(rows: list[TrialRow]) -> Table:
+    """The live sweep table: searched params, step/total, latest losses and eval, state."""
+    keys = list(dict.fromkeys(k for row in rows for k in row.params))
+    # light borders: a sweep of four searched keys still fits 100 columns
+    view = Table(title="sweep", title_justify="left", box=box.SIMPLE_HEAD, show_edge=False,
+                 collapse_padding=True, pad_edge=False)
+    for column in ["trial", *keys, "step", "train", "val", "eval", "state"]:
+        view.add_column(column, min_width=len(column), no_wrap=column == "trial",
+                        justify="left" if column in ("trial", "state", "eval") else "right")
+    for row in rows:
+        step = "-" if row.step is None else str(row.step)
+        # the metric's own name is enough: `eval.<task>.` would squeeze the other columns
+        metric = (f"{row.eval_metric[0].rsplit('.', 1)[-1]} {row.eval_metric[1]:.1f}"
+                  if row.eval_metric else "-")
+        view.add_row(row.trial_id, *(cell(row.params.get(k)) for k in keys),
+                     f"{step}/{row.max_steps}", cell(row.train_loss), cell(row.val_loss),
+                     metric, row.state)
+    return view
+
