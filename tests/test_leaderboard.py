@@ -12,7 +12,7 @@ from rich.console import Console
 from codesweep.cli.tables import render_leaderboard
 from codesweep.config.schema import TuningRecipe
 from codesweep.records import EvaluationRecord, PreparedDataRef, RunRecord, TrialResult
-from codesweep.report import build_report
+from codesweep.report import _fitted_range, build_report
 from codesweep.rundir import write_recipe, write_run, write_summary, write_trials
 
 SUITE = {"name": "s", "primary_metric": "edit_sim",
@@ -102,3 +102,17 @@ def test_table_fits_100_columns_without_breaking_headers(run_dir: Path) -> None:
     header = next(line for line in text.splitlines() if "checkpoint" in line)
     for name in ("checkpoint", "status", "edit", "bleu", "EM", "val_loss"):
         assert f" {name} " in header
+
+
+def test_one_plot_per_task_metric_and_loss_curves(run_dir: Path) -> None:
+    build_report(run_dir)
+    report = run_dir / "report"
+    for name in ("edit_sim", "exact_match", "bleu"):
+        assert (report / f"eval_line_completion_{name}.png").read_bytes()[:4] == b"\x89PNG"
+    assert (report / "loss_curves.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_metric_axis_fits_the_values_not_zero() -> None:
+    low, high = _fitted_range([40.0, 45.0, 46.6, 42.0])
+    assert 35 < low < 40 and 46.6 < high < 50  # a 1.6-point gap is not flattened
+    assert _fitted_range([0.0, 0.5]) == (0.0, 1.0)  # never below 0 on a 0-100 scale

@@ -176,44 +176,78 @@ def write_markdown(board: Leaderboard, path: Path) -> None:
     write_text(path, "\n".join(lines) + "\n")
 
 
-def plot_metric(table: pd.DataFrame, column: str, path: Path) -> None:
-    """Bar chart of one evaluation metric per checkpoint (base included)."""
+def _pyplot() -> Any:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(max(4, 0.8 * len(table) + 2), 3.5))
-    colors = ["#888888" if c == "base" else "#3b75af" for c in table["checkpoint"]]
-    ax.bar(table["checkpoint"].astype(str), table[column], color=colors)
-    ax.set_ylabel(column)
-    ax.set_title(f"{column} per checkpoint")
+    return plt
+
+
+def plot_metric(table: pd.DataFrame, column: str, path: Path) -> None:
+    """Bar chart of one `task/metric` per trial, the base model as a dashed reference line,
+    the y range fitted to the values (a 1-point gap stays visible) and each bar labelled."""
+    plt = _pyplot()
+    base = table.loc[table["checkpoint"] == "base", column]
+    trials = table[table["checkpoint"] != "base"].dropna(subset=[column])
+    values = [*trials[column], *base]
+    low, high = _fitted_range(values)
+    fig, ax = plt.subplots(figsize=(max(4, 0.8 * len(trials) + 2), 3.5))
+    bars = ax.bar(trials["checkpoint"].astype(str), trials[column], color="#3b75af")
+    ax.bar_label(bars, fmt="%.2f", fontsize=8)
+    if len(base):
+        ax.axhline(float(base.iloc[0]), color="#888888", linestyle="--",
+                   label=f"base {float(base.iloc[0]):.2f}")
+        ax.legend(fontsize=8, loc="lower right")
+    ax.set_ylim(low, high)
+    task, _, metric = column.partition("/")
+    direction = "higher" if _higher_is_better(column) else "lower"
+    ax.set_ylabel(f"{metric} (0-100, {direction} is better)")
+    ax.set_title(f"{task}: {metric} per trial vs base")
     ax.tick_params(axis="x", rotation=30)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
 
+def _fitted_range(values: list[float]) -> tuple[float, float]:
+    """A y range around the values with room for labels, clipped to the 0-100 scale."""
+    low, high = min(values), max(values)
+    margin = max((high - low) * 0.25, 0.5)
+    return max(0.0, low - margin), min(100.0, high + margin)
+
+
+LINE_STYLES = ("-", "--", "-.", ":")
+MARKERS = ("o", "s", "^", "D", "v", "P")
+
+
 def plot_losses(run_dir: Path, path: Path) -> None:
-    """Training and validation loss against step, one line pair per trial."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    for trial in read_trials(run_dir):
+    """Training and validation loss against step: one colour, marker and line style per
+    trial, so that no curve hides another; validation solid-filled, train hollow markers."""
+    plt = _pyplot()
+    fig, (val_ax, train_ax) = plt.subplots(1, 2, figsize=(9, 3.5), sharex=True)
+    for index, trial in enumerate(read_trials(run_dir)):
         history = pd.DataFrame(trial.history)
         if history.empty:
             continue
-        line, = ax.plot(history["step"], history["val_loss"], label=f"{trial.trial_id} val")
-        ax.plot(history["step"], history["train_loss"], linestyle="--", color=line.get_color())
-    ax.set_xlabel("step")
-    ax.set_ylabel("loss (solid: validation, dashed: train)")
-    ax.legend(fontsize=7)
+        style = {"linestyle": LINE_STYLES[index % len(LINE_STYLES)],
+                 "marker": MARKERS[index % len(MARKERS)], "label": trial.trial_id}
+        val_ax.plot(history["step"], history["val_loss"], **style)
+        train_ax.plot(history["step"], history["train_loss"], fillstyle="none", **style)
+    for ax, name in ((val_ax, "validation"), (train_ax, "train")):
+        ax.set_title(f"{name} loss per trial")
+        ax.set_xlabel("step")
+        ax.set_ylabel(f"{name} loss")
+    val_ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def metric_plot_columns(table: pd.DataFrame) -> list[str]:
+    """Every `task/metric` column of the leaderboard: one chart each."""
+    return [str(c) for c in table.columns if "/" in str(c)]
 
 
 def build_report(run_dir: Path) -> Leaderboard:
@@ -227,6 +261,7 @@ def build_report(run_dir: Path) -> Leaderboard:
     board = Leaderboard(table, sort_col, best, header_line(run_dir, sort_col),
                         [note] if note else [])
     write_markdown(board, out / "leaderboard.md")
-    plot_metric(table, sort_col, out / f"eval_{sort_col.replace('/', '_')}.png")
+    for column in metric_plot_columns(table):
+        plot_metric(table, column, out / f"eval_{column.replace('/', '_')}.png")
     plot_losses(run_dir, out / "loss_curves.png")
     return board
