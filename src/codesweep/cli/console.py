@@ -70,9 +70,10 @@ def timed_lines() -> Callable[[str], None]:
 
 
 # Library notices that say nothing a researcher needs (each silenced below; --verbose keeps
-# them): Ray Data's progress-bar hint, Optuna's study creation, MLflow's table creation.
+# them): Ray Data's progress-bar hint, Optuna's study creation, MLflow's table creation,
+# Ray Train's "Running in local mode".
 QUIET_LOGGERS = ("ray.data._internal.progress", "optuna.storages._in_memory",
-                 "mlflow.store.db.utils", "alembic")
+                 "mlflow.store.db.utils", "alembic", "ray.train.v2.api.config")
 TOKEN_AUTH_LOGGER = "ray._private.authentication.authentication_token_setup"
 TOKEN_AUTH_LINE = ("ray: local instance without token authentication; anyone who can reach "
                    "its ports can run code (RAY_AUTH_MODE=token requires a token)")
