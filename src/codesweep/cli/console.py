@@ -27,6 +27,7 @@ class ConsoleProgress:
     def __init__(self) -> None:
         self.start = time.perf_counter()
         self.live: Live | None = None
+        self.last_trials: list[TrialRow] = []  # as last drawn: the timings table uses them
 
     def line(self, message: str) -> None:
         """Print one line as it is (paths and numbers are not highlighted)."""
@@ -45,6 +46,7 @@ class ConsoleProgress:
         """Draw (or redraw in place) the sweep's trial table."""
         from codesweep.cli.tables import trial_board_table
 
+        self.last_trials = rows
         table = trial_board_table(rows)
         if self.live is None:
             self.live = Live(table, console=console, refresh_per_second=2, transient=False)
@@ -57,6 +59,22 @@ class ConsoleProgress:
         if self.live is not None:
             self.live.stop()
             self.live = None
+
+
+class StageClock:
+    """Wall time per stage of a command, in the order the stages ran."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, stage: str) -> Iterator[None]:
+        """Time the block as `stage`."""
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[stage] = time.perf_counter() - start
 
 
 def timed_lines() -> Callable[[str], None]:

@@ -14,23 +14,40 @@ def run_command(recipe: Path = RECIPE, override: list[str] = OVERRIDES,
                 tracking_uri: str | None = TRACKING,
                 force: bool = typer.Option(False, help="rebuild the prepared data")) -> None:
     """All stages: prepare -> base model -> sweep -> evaluate -> report; unchanged stages reuse."""
-    from codesweep.cli.console import ConsoleProgress, console
-    from codesweep.cli.tables import render_leaderboard
+    from codesweep.cli.console import ConsoleProgress, StageClock, console
+    from codesweep.cli.tables import render_leaderboard, timings_table
     from codesweep.errors import CodesweepError
-    from codesweep.experiment import evaluate, load_experiment, set_up, sweep
+    from codesweep.experiment import (
+        base_model,
+        evaluate,
+        load_experiment,
+        prepare_data,
+        record_run,
+        sweep,
+    )
+    from codesweep.ray_runtime import ensure_ray
     from codesweep.report import build_report
 
-    progress = ConsoleProgress()
+    progress, clock = ConsoleProgress(), StageClock()
     exp = load_experiment(recipe, override, run_dir, cache_dir)
-    run = set_up(exp, tracking_uri, progress, force)
-    if not run.eval:
+    if not exp.recipe.eval:
         raise CodesweepError(f"{recipe}: eval: is not set; `run` needs an evaluation suite")
-    sweep(exp, run, progress, on_trials=progress.trials)
-    evaluate(exp.run_dir, Path(run.eval), progress)
-    with progress.status("report: leaderboard and plots"):
+    with clock("ray start"):
+        ensure_ray()  # data preparation runs on Ray Data
+    with clock("prepare"):
+        prepared = prepare_data(exp, progress, force=force)
+    with clock("base model"):
+        base_path = base_model(exp, prepared, progress)
+    run = record_run(exp, prepared, base_path, tracking_uri)
+    with clock("sweep"):
+        sweep(exp, run, progress, on_trials=progress.trials)
+    with clock("evaluate"):
+        evaluate(exp.run_dir, Path(str(run.eval)), progress)
+    with clock("report"), progress.status("report: leaderboard and plots"):
         board = build_report(exp.run_dir)
     progress.line(f"report: {exp.run_dir}/report/leaderboard.md")
     render_leaderboard(console, board)
+    console.print(timings_table(clock.seconds, progress.last_trials))
     # soft_wrap: a command to copy is never broken over two lines by us
     console.print(f"MLflow: mlflow ui --backend-store-uri {run.tracking_uri}",
                   highlight=False, soft_wrap=True)

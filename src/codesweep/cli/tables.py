@@ -115,3 +115,18 @@ def trial_board_table(rows: list[TrialRow]) -> Table:
                      metric, row.state)
     return view
 
+
+
+def timings_table(stages: dict[str, float], trials: list[TrialRow]) -> Table:
+    """Seconds per stage, each trial under the sweep (trials overlap when run side by side)."""
+    view = Table(title="timings", title_justify="left", box=box.SIMPLE_HEAD, show_edge=False)
+    view.add_column("stage")
+    view.add_column("seconds", justify="right")
+    for stage, seconds in stages.items():
+        view.add_row(stage, f"{seconds:.1f}")
+        if stage == "sweep":
+            for row in trials:
+                view.add_row(f"  trial {row.trial_id} ({row.state})",
+                             "-" if row.seconds is None else f"{row.seconds:.1f}")
+    view.add_row("total", f"{sum(stages.values()):.1f}")
+    return view

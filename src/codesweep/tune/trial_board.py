@@ -22,6 +22,7 @@ class TrialRow:
     val_loss: float | None
     eval_metric: tuple[str, float] | None  # the latest `eval.<task>.<metric>` reported
     state: str  # pending / running / finished / stopped early / failed
+    seconds: float | None = None  # the trial's wall time so far (Tune's time_total_s)
 
 
 def trial_state(status: str, step: int | None, max_steps: int) -> str:
@@ -42,7 +43,8 @@ def trial_row(trial: Any, max_steps: int) -> TrialRow:
         step=None if step is None else int(step), max_steps=max_steps,
         train_loss=result.get("train_loss"), val_loss=result.get("val_loss"),
         eval_metric=evals[-1] if evals else None,
-        state=trial_state(trial.status, None if step is None else int(step), max_steps))
+        state=trial_state(trial.status, None if step is None else int(step), max_steps),
+        seconds=result.get("time_total_s"))
 
 
 def board_callback(on_rows: Callable[[list[TrialRow]], None], max_steps: int) -> Any:
