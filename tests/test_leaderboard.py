@@ -116,3 +116,23 @@ def test_metric_axis_fits_the_values_not_zero() -> None:
     low, high = _fitted_range([40.0, 45.0, 46.6, 42.0])
     assert 35 < low < 40 and 46.6 < high < 50  # a 1.6-point gap is not flattened
     assert _fitted_range([0.0, 0.5]) == (0.0, 1.0)  # never below 0 on a 0-100 scale
+
+
+def test_examples_are_the_first_held_out_lines_where_models_differ(run_dir: Path) -> None:
+    import pandas as pd
+
+    from codesweep.report import example_completions
+    from codesweep.rundir import results_dir
+
+    results = results_dir(run_dir)
+    results.mkdir(parents=True)
+    prompts = [f"def f{i}(x):\n    y = x" for i in range(5)]
+    for checkpoint, predictions in (("base", ["a", "b", "c", "d", "e"]),
+                                    ("t2", ["a", "B", "c", "D", "E"])):
+        pd.DataFrame({"id": [f"i{i}" for i in range(5)], "prompt": prompts,
+                      "reference": ["r"] * 5, "prediction": predictions,
+                      "checkpoint": checkpoint, "task": "line_completion"}
+                     ).to_parquet(results / f"{checkpoint}__line_completion__k.parquet")
+    examples = example_completions(run_dir, "t2", limit=2)
+    assert [(e.base, e.tuned) for e in examples] == [("b", "B"), ("d", "D")]
+    assert examples[0].context == "    y = x" and examples[0].task == "line_completion"

@@ -49,3 +49,17 @@ def test_table_fits_100_columns() -> None:
     text = console.export_text()
     assert max(len(line) for line in text.splitlines()) <= 100
     assert "240/300" in text and "stopped early" in text and "edit_sim 44.4" in text
+
+
+def test_timings_list_each_trial_under_the_sweep() -> None:
+    from codesweep.cli.tables import timings_table
+
+    rows = [trial_row(FakeTrial("a_00000", "TERMINATED", {}, {"step": 120,
+                                                               "time_total_s": 21.5}), 300)]
+    console = Console(width=100, record=True)
+    console.print(timings_table({"prepare": 10.0, "sweep": 30.0, "evaluate": 5.25}, rows))
+    lines = [line.split() for line in console.export_text().splitlines() if line.strip()]
+    assert ["trial", "a_00000", "(stopped", "early)", "21.5"] in lines
+    assert ["total", "45.2"] in lines or ["total", "45.3"] in lines
+    names = [line[0] for line in lines]
+    assert names.index("prepare") < names.index("sweep") < names.index("trial")

@@ -13,7 +13,7 @@ from codesweep.config.loader import load_recipe
 from codesweep.config.schema import EvalSuite, TuningRecipe
 from codesweep.fileio import write_text
 from codesweep.records import EvaluationRecord, TrialResult
-from codesweep.rundir import read_run, read_summary, read_trials
+from codesweep.rundir import read_run, read_summary, read_trials, results_dir
 
 
 @dataclass
@@ -248,6 +248,36 @@ def plot_losses(run_dir: Path, path: Path) -> None:
 def metric_plot_columns(table: pd.DataFrame) -> list[str]:
     """Every `task/metric` column of the leaderboard: one chart each."""
     return [str(c) for c in table.columns if "/" in str(c)]
+
+
+@dataclass(frozen=True)
+class Example:
+    """One held-out prompt with its reference and the base's and a trial's completions."""
+
+    task: str
+    context: str  # the prompt's last line: what the completion continues
+    reference: str
+    base: str
+    tuned: str
+
+
+def example_completions(run_dir: Path, trial_id: str, limit: int = 3) -> list[Example]:
+    """The first `limit` held-out examples, in the evaluation's order, on which `trial_id`'s
+    completion differs from the base's (the first ones, not the most flattering)."""
+    examples: list[Example] = []
+    for base_file in sorted(results_dir(run_dir).glob("base__*.parquet")):
+        tuned_file = base_file.with_name(trial_id + base_file.name[len("base"):])
+        if not tuned_file.is_file():
+            continue
+        pairs = pd.read_parquet(base_file).merge(pd.read_parquet(tuned_file), on="id",
+                                                 suffixes=("_base", "_tuned"))
+        differ = pairs[pairs["prediction_base"] != pairs["prediction_tuned"]]
+        for _, row in differ.head(limit - len(examples)).iterrows():
+            examples.append(Example(
+                task=str(row["task_base"]), context=str(row["prompt_base"]).splitlines()[-1]
+                if str(row["prompt_base"]).strip() else "", reference=str(row["reference_base"]),
+                base=str(row["prediction_base"]), tuned=str(row["prediction_tuned"])))
+    return examples
 
 
 def build_report(run_dir: Path) -> Leaderboard:

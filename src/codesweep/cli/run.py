@@ -15,7 +15,7 @@ def run_command(recipe: Path = RECIPE, override: list[str] = OVERRIDES,
                 force: bool = typer.Option(False, help="rebuild the prepared data")) -> None:
     """All stages: prepare -> base model -> sweep -> evaluate -> report; unchanged stages reuse."""
     from codesweep.cli.console import ConsoleProgress, StageClock, console
-    from codesweep.cli.tables import render_leaderboard, timings_table
+    from codesweep.cli.tables import print_examples, render_leaderboard, timings_table
     from codesweep.errors import CodesweepError
     from codesweep.experiment import (
         base_model,
@@ -26,7 +26,7 @@ def run_command(recipe: Path = RECIPE, override: list[str] = OVERRIDES,
         sweep,
     )
     from codesweep.ray_runtime import ensure_ray
-    from codesweep.report import build_report
+    from codesweep.report import build_report, example_completions
 
     progress, clock = ConsoleProgress(), StageClock()
     exp = load_experiment(recipe, override, run_dir, cache_dir)
@@ -47,6 +47,9 @@ def run_command(recipe: Path = RECIPE, override: list[str] = OVERRIDES,
         board = build_report(exp.run_dir)
     progress.line(f"report: {exp.run_dir}/report/leaderboard.md")
     render_leaderboard(console, board)
+    best = str(board.best.get("checkpoint", ""))
+    if best:
+        print_examples(console, example_completions(exp.run_dir, best), best)
     console.print(timings_table(clock.seconds, progress.last_trials))
     # soft_wrap: a command to copy is never broken over two lines by us
     console.print(f"MLflow: mlflow ui --backend-store-uri {run.tracking_uri}",

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from codesweep.records import EvaluationRecord, TrialResult
-from codesweep.report import Leaderboard, cell, short_name
+from codesweep.report import Example, Leaderboard, cell, short_name
 from codesweep.tune.trial_board import TrialRow
 
 
@@ -130,3 +130,17 @@ def timings_table(stages: dict[str, float], trials: list[TrialRow]) -> Table:
                              "-" if row.seconds is None else f"{row.seconds:.1f}")
     view.add_row("total", f"{sum(stages.values()):.1f}")
     return view
+
+
+def print_examples(console: Console, examples: list[Example], trial_id: str) -> None:
+    """Base vs tuned on a few held-out lines, one line each, cut to the terminal's width."""
+    if not examples:
+        return
+    console.print(f"examples: base vs {trial_id} on held-out lines (where they differ)",
+                  highlight=False)
+    for example in examples:
+        for label, text in (("context", example.context), ("reference", example.reference),
+                            ("base", example.base), (trial_id, example.tuned)):
+            console.print(f"  {label:>10} | {text!r}"[: max(20, console.width)],
+                          highlight=False, no_wrap=True, overflow="ellipsis", markup=False)
+        console.print()
