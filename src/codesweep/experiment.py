@@ -211,20 +211,37 @@ def log_trials(run_dir: Path, run: RunRecord, recipe: TuningRecipe,
 
     tracker = Tracker(run.tracking_uri, run.experiment, run_dir)
     data_name = run.prepared.name  # <pipeline>-<content hash of data + recipe>
-    parent = tracker.parent(recipe.name, {"codesweep.version": __version__,
+    parent = tracker.parent(recipe.name, run.sweep_key, {"codesweep.version": __version__,
                                           "codesweep.data": data_name,
                                           "codesweep.dataset_hash": data_name.rsplit("-", 1)[-1],
                                           "ray.job_id": os.environ.get("RAY_JOB_ID", "local")})
     tracker.log_params(parent, recipe.model_dump(by_alias=True))
     tracker.log_artifact(parent, run_dir / "recipe.yaml")
     for trial in trials:
-        child = tracker.child(parent, trial.trial_id, {
-            "checkpoint": str(trial.checkpoint), "status": trial.status,
-            "best_checkpoint": str(trial.best_checkpoint)})
-        tracker.log_params(child, trial.params)
+        child = tracker.child(parent, trial.trial_id, trial_tags(trial, recipe))
+        tracker.log_params(child, trial_params(recipe, trial))
         tracker.log_metrics(child, trial.history)
+        if trial.checkpoint and Path(trial.checkpoint).is_dir():
+            tracker.log_artifacts(child, Path(trial.checkpoint), "adapter")
         tracker.finish(child, "FINISHED" if trial.status == "done" else "FAILED")
     tracker.finish(parent)
+
+
+def trial_params(recipe: TuningRecipe, trial: TrialResult) -> dict[str, Any]:
+    """Every resolved parameter of a trial, fixed and searched, so children compare alone."""
+    from codesweep.tune.sweep import trial_recipe
+
+    return trial_recipe(recipe, trial.params).model_dump(by_alias=True)
+
+
+def trial_tags(trial: TrialResult, recipe: TuningRecipe) -> dict[str, str]:
+    """A child run's tags: checkpoints, and how the trial ended in the leaderboard's words."""
+    from codesweep.report import trial_status
+
+    status = trial_status(trial, recipe.train.max_steps)
+    return {"checkpoint": str(trial.checkpoint), "status": status,
+            "best_checkpoint": str(trial.best_checkpoint),
+            "codesweep.stopped_early": str(status.startswith("stopped early")).lower()}
 
 
 def evaluate(run_dir: Path, suite_path: Path, progress: Progress) -> list[EvaluationRecord]:
@@ -253,11 +270,22 @@ def log_eval(run_dir: Path, run: RunRecord, summary: list[EvaluationRecord]) -> 
     from codesweep.tracking import Tracker
 
     tracker = Tracker(run.tracking_uri, run.experiment, run_dir)
-    parent = tracker.parent(run.name, {})
+    parent = tracker.parent(run.name, run.sweep_key, {})
     for record in summary:
         child = tracker.child(parent, record.checkpoint)
         rows = {f"eval.{record.task}.{k}": v for k, v in record.scores.items()}
         tracker.log_metrics(child, [{"step": 0, **rows}])
+        if record.checkpoint == BASE.trial_id:
+            tracker.finish(child)  # nothing else logs to the base run
+
+
+def log_report(run_dir: Path, run: RunRecord) -> None:
+    """The leaderboard and plots of report/ as artifacts of the sweep's parent run."""
+    from codesweep.tracking import Tracker
+
+    tracker = Tracker(run.tracking_uri, run.experiment, run_dir)
+    tracker.log_artifacts(tracker.parent(run.name, run.sweep_key, {}), run_dir / "report",
+                          "report")
 
 
 def set_up(exp: Experiment, tracking: str | None, progress: Progress,

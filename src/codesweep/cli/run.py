@@ -21,6 +21,7 @@ def run_command(recipe: Path = RECIPE, override: list[str] = OVERRIDES,
         base_model,
         evaluate,
         load_experiment,
+        log_report,
         prepare_data,
         record_run,
         sweep,
@@ -45,6 +46,7 @@ def run_command(recipe: Path = RECIPE, override: list[str] = OVERRIDES,
         evaluate(exp.run_dir, Path(str(run.eval)), progress)
     with clock("report"), progress.status("report: leaderboard and plots"):
         board = build_report(exp.run_dir)
+        log_report(exp.run_dir, run)
     progress.line(f"report: {exp.run_dir}/report/leaderboard.md")
     render_leaderboard(console, board)
     best = str(board.best.get("checkpoint", ""))
