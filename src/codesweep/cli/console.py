@@ -93,21 +93,40 @@ def timed_lines() -> Callable[[str], None]:
 QUIET_LOGGERS = ("ray.data._internal.progress", "optuna.storages._in_memory",
                  "mlflow.store.db.utils", "alembic", "ray.train.v2.api.config")
 TOKEN_AUTH_LOGGER = "ray._private.authentication.authentication_token_setup"
-TOKEN_AUTH_LINE = ("ray: local instance without token authentication; anyone who can reach "
-                   "its ports can run code (RAY_AUTH_MODE=token requires a token)")
+TOKEN_AUTH_LINE = ("ray: token auth is off for this local instance: anyone reaching its ports "
+                   "can run code")
+
+
+class OneLineHandler(logging.Handler):
+    """Library warnings as one dim line on our console (`ray: <first line>`), cut to the
+    terminal's width; the full text is in Ray's session logs or with --verbose."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage().strip().splitlines()
+        source = "warning" if record.name == "py.warnings" else record.name.split(".")[0]
+        console.print(f"{source}: {message[0] if message else ''}", style="dim", markup=False,
+                      highlight=False, no_wrap=True, overflow="ellipsis")
 
 
 def quiet_libraries() -> None:
-    """Silence library notices, and turn Ray's token-auth warning into one line of ours."""
+    """Silence library notices, turn Ray's token-auth warning into one line of ours, and
+    show other library warnings as one line each."""
     # Read when the libraries are imported, which every command does lazily, after this.
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # "Writing model shards"
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.ERROR)
     logging.getLogger(TOKEN_AUTH_LOGGER).addFilter(_token_auth_in_our_words)
+    for name in ("ray", "py.warnings"):  # Ray is started without its own log handlers
+        library = logging.getLogger(name)
+        if not any(isinstance(h, OneLineHandler) for h in library.handlers):  # once
+            library.addHandler(OneLineHandler(logging.WARNING))
+        library.propagate = False
+    logging.captureWarnings(True)  # Python warnings reach py.warnings, hence one line too
 
 
 def _token_auth_in_our_words(record: logging.LogRecord) -> bool:
+    """Logger filter (added once: the same function object is not added twice)."""
     if "disabled" in record.getMessage():
         console.print(f"[dim]{TOKEN_AUTH_LINE}[/]", highlight=False)
     return False  # Ray's own paragraph is not shown
