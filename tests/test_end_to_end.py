@@ -71,11 +71,12 @@ LIBRARY_NOTICES = ("Token authentication is", "Progress bars disabled", "Writing
 
 @pytest.fixture(scope="module")
 def finished_run(ray_session, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The run, drawn on a 100-column terminal; what it showed is kept in terminal.txt."""
+    """The run, drawn 100 columns wide; what it showed is kept in terminal.txt. Not an
+    animated terminal: a recording of one holds every spinner frame on a single line."""
     root = tmp_path_factory.mktemp("e2e")
     recipe = write_recipes(root, make_repo(root))
     run_dir = root / "run"
-    terminal = Console(width=100, record=True, force_terminal=True, file=io.StringIO())
+    terminal = Console(width=100, record=True, force_terminal=False, file=io.StringIO())
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr("codesweep.cli.console.console", terminal)
         result = CliRunner().invoke(app, ["run", str(recipe), "--run-dir", str(run_dir),

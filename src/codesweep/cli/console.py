@@ -98,31 +98,29 @@ TOKEN_AUTH_LINE = ("ray: token auth is off for this local instance: anyone reach
 
 
 class OneLineHandler(logging.Handler):
-    """Library warnings as one dim line on our console (`ray: <first line>`), cut to the
-    terminal's width; the full text is in Ray's session logs or with --verbose."""
+    """Python warnings as one dim line on our console (`warning: <first line>`), cut to the
+    terminal's width; --verbose shows them in full."""
 
     def emit(self, record: logging.LogRecord) -> None:
         message = record.getMessage().strip().splitlines()
-        source = "warning" if record.name == "py.warnings" else record.name.split(".")[0]
-        console.print(f"{source}: {message[0] if message else ''}", style="dim", markup=False,
+        console.print(f"warning: {message[0] if message else ''}", style="dim", markup=False,
                       highlight=False, no_wrap=True, overflow="ellipsis")
 
 
 def quiet_libraries() -> None:
     """Silence library notices, turn Ray's token-auth warning into one line of ours, and
-    show other library warnings as one line each."""
+    show Python warnings as one line each."""
     # Read when the libraries are imported, which every command does lazily, after this.
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # "Writing model shards"
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.ERROR)
     logging.getLogger(TOKEN_AUTH_LOGGER).addFilter(_token_auth_in_our_words)
-    for name in ("ray", "py.warnings"):  # Ray is started without its own log handlers
-        library = logging.getLogger(name)
-        if not any(isinstance(h, OneLineHandler) for h in library.handlers):  # once
-            library.addHandler(OneLineHandler(logging.WARNING))
-        library.propagate = False
-    logging.captureWarnings(True)  # Python warnings reach py.warnings, hence one line too
+    python_warnings = logging.getLogger("py.warnings")
+    if not any(isinstance(h, OneLineHandler) for h in python_warnings.handlers):  # once
+        python_warnings.addHandler(OneLineHandler(logging.WARNING))
+    python_warnings.propagate = False
+    logging.captureWarnings(True)  # warnings.warn -> the py.warnings logger
 
 
 def _token_auth_in_our_words(record: logging.LogRecord) -> bool:
