@@ -150,9 +150,9 @@ def run_evaluation(suite: EvalSuite, checkpoints: list[CheckpointRef], base_path
     import ray
     from ray.util import ActorPool
 
-    results_dir.mkdir(parents=True, exist_ok=True)
     from codesweep.ray_runtime import ensure_ray
 
+    results_dir.mkdir(parents=True, exist_ok=True)
     work = pending_work(suite, checkpoints, results_dir, prepared)
     if not work:
         return 0  # all scored already: no Ray start (about 10 s) for nothing
