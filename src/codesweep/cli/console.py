@@ -20,6 +20,11 @@ if TYPE_CHECKING:
 console = Console(stderr=True)
 
 
+def verbose() -> bool:
+    """True under `codesweep --verbose`: raw library logs and Tune's own tables instead."""
+    return bool(os.environ.get("CODESWEEP_VERBOSE"))
+
+
 class ConsoleProgress:
     """The experiment's Progress on the console: timed lines, a spinner while work runs, and
     the live trial table of a sweep (closed by the next line or spinner)."""
@@ -43,7 +48,10 @@ class ConsoleProgress:
             yield
 
     def trials(self, rows: list[TrialRow]) -> None:
-        """Draw (or redraw in place) the sweep's trial table."""
+        """Draw (or redraw in place) the sweep's trial table (not under --verbose, where
+        Tune prints its own)."""
+        if verbose():
+            return
         from codesweep.cli.tables import trial_board_table
 
         self.last_trials = rows
