@@ -29,7 +29,8 @@ def test_single_cpu_worker_runs_in_process_only() -> None:
 def test_local_mode_trains_here_keeps_checkpoints_and_resumes(
         ray_session, workspace: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from codesweep.train import in_trial
-    spec = task_spec(workspace, train={"num_workers": 1, "max_steps": 4, "report_every": 2})
+    spec = task_spec(workspace, data={"loader": "direct"},
+                     train={"num_workers": 1, "max_steps": 4, "report_every": 2})
     pids: list[int] = []
 
     def recording_worker(config: dict) -> None:
