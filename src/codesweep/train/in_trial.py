@@ -26,8 +26,8 @@ def runs_in_process(train: TrainConfig) -> bool:
 
 def in_process_report(out_dir: Path, train: TrainConfig
                       ) -> Callable[[dict[str, Any], Path | None], None]:
-    """The loop's report function in local mode: keep the checkpoint, then tell Tune (when in
-    a trial) and Ray Train (for the run's Result) about it."""
+    """The loop's report function in local mode: keep the checkpoint, then tell Tune (in a
+    trial) or Ray Train (for the run's Result, outside Tune) about it."""
     import ray.train
     import ray.tune
     from ray.tune.trainable.trainable_fn_utils import _in_tune_session
@@ -40,8 +40,9 @@ def in_process_report(out_dir: Path, train: TrainConfig
             shutil.move(str(checkpoint_dir), kept)
             prune(out_dir, train.keep_checkpoints, train.keep_by)
             metrics = {**metrics, CHECKPOINT_PATH_KEY: str(kept)}
-        if _in_tune_session():
+        if _in_tune_session():  # Ray refuses ray.train.report inside a Tune function
             ray.tune.report(metrics)
+            return
         ray.train.report(metrics, checkpoint=(
             ray.train.Checkpoint.from_directory(str(kept)) if kept else None))
 
