@@ -1,12 +1,14 @@
-"""Where does Ray Train's time go? The same tiny LoRA run three ways, side by side:
+"""Where does Ray Train's time go? The same tiny LoRA run several ways, side by side:
 
-  plain          the worker loop in this process (no Ray)
-  ray-1          Ray Train, 1 CPU worker streaming its Ray Data shard
-  ray-2          Ray Train, 2 CPU workers (DDP over gloo) streaming Ray Data shards
-  ray-2-direct   Ray Train, 2 CPU workers reading their rows of the Parquet split directly
+  plain            the worker loop in this process (no Ray)
+  ray-local        Ray Train local mode (1 CPU worker = this process), reading the split
+  ray-local-data   Ray Train local mode, streaming a Ray Data dataset
+  ray-2            Ray Train, 2 CPU workers (DDP over gloo) streaming Ray Data shards
+  ray-2-direct     Ray Train, 2 CPU workers reading their rows of the Parquet split directly
 
-Prints wall time, steady-state steps/s (from the loop's own reports) and start-up overhead
-(wall time minus the time spent in steps), medians over --repeats, with ratios to `plain`.
+Prints wall time, steady-state steps/s (from the loop's own reports) and the fixed cost per
+run (wall time minus the time spent in steps), medians over --repeats, with ratios to `plain`.
+A sweep pays the fixed cost once per trial: single-worker CPU trials use local mode.
 
     python bench/train_overhead.py --steps 20 --report-every 10 --repeats 3
 """
@@ -46,8 +48,8 @@ def make_workspace(root: Path) -> Path:
     return root
 
 
-MODES = {"plain": (1, "direct"), "ray-1": (1, "ray_data"), "ray-2": (2, "ray_data"),
-         "ray-2-direct": (2, "direct")}  # mode -> (workers, data.loader)
+MODES = {"plain": (1, "direct"), "ray-local": (1, "direct"), "ray-local-data": (1, "ray_data"),
+         "ray-2": (2, "ray_data"), "ray-2-direct": (2, "direct")}  # mode -> (workers, loader)
 
 
 def spec(root: Path, steps: int, report_every: int, workers: int,
@@ -69,6 +71,8 @@ def run_ray(run_spec: TrialSpec, out: Path, name: str) -> list[dict]:
     from codesweep.train.ray_worker import make_trainer
 
     result = make_trainer(run_spec, name=name, storage_path=out, callbacks=[]).fit()
+    if result.metrics_dataframe is None:  # local mode keeps the last report only
+        return [result.metrics]
     return result.metrics_dataframe.to_dict("records")
 
 
@@ -109,10 +113,10 @@ def print_table(rows: dict[str, list[dict]], args: argparse.Namespace) -> None:
     base = medians.get("plain")
     print(f"\n{args.steps} steps, report every {args.report_every}, "
           f"median of {args.repeats} (tiny Llama 2x128, LoRA r=8, 8x128 tokens/worker/step)")
-    print(f"{'mode':13} {'wall s':>8} {'steps/s':>8} {'startup s':>10} {'wall/plain':>11}")
+    print(f"{'mode':15} {'wall s':>8} {'steps/s':>8} {'fixed s':>8} {'wall/plain':>11}")
     for mode, m in medians.items():
         ratio = f"{m['wall_s'] / base['wall_s']:.2f}x" if base else "-"
-        print(f"{mode:13} {m['wall_s']:8.1f} {m['steps_per_s']:8.2f} {m['startup_s']:10.1f} "
+        print(f"{mode:15} {m['wall_s']:8.1f} {m['steps_per_s']:8.2f} {m['startup_s']:8.1f} "
               f"{ratio:>11}")
 
 

@@ -3,6 +3,7 @@ two trials, then every artifact a user relies on is checked."""
 
 from __future__ import annotations
 
+import io
 import json
 import sqlite3
 import subprocess
@@ -12,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from rich.console import Console
 from typer.testing import CliRunner
 
 from codesweep.cli import app
@@ -50,7 +52,7 @@ def write_recipes(root: Path, repo: Path) -> Path:
                            "pretrain_batch_size": 4, "pretrain_window": 32}},
         "lora": {"r": 4, "alpha": 8},
         "data": {"window": 32, "micro_batch_size": 4, "val_blocks": 8, "loader": "direct"},
-        "train": {"max_steps": 4, "report_every": 2, "num_workers": 2},
+        "train": {"max_steps": 4, "report_every": 2, "num_workers": 1},  # in-process trials
         "sweep": {"num_trials": 2, "space": {"lora.r": {"choice": [2, 4]},
                                              "optim.lr": {"loguniform": [1e-3, 1e-2]}},
                   "scheduler": {"type": "fifo"}},
@@ -61,15 +63,35 @@ def write_recipes(root: Path, repo: Path) -> Path:
     return root / "tuning.yaml"
 
 
+# What libraries print unasked; none of it may reach a researcher's terminal.
+LIBRARY_NOTICES = ("Token authentication is", "Progress bars disabled", "Writing model shards",
+                   "A new study created in memory", "Creating initial MLflow database tables",
+                   "tensorboard --logdir", "Trial status:", "Running in local mode")
+
+
 @pytest.fixture(scope="module")
 def finished_run(ray_session, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The run, drawn 100 columns wide; what it showed is kept in terminal.txt. Not an
+    animated terminal: a recording of one holds every spinner frame on a single line."""
     root = tmp_path_factory.mktemp("e2e")
     recipe = write_recipes(root, make_repo(root))
     run_dir = root / "run"
-    result = CliRunner().invoke(app, ["run", str(recipe), "--run-dir", str(run_dir),
-                                      "--cache-dir", str(root / "cache")])
+    terminal = Console(width=100, record=True, force_terminal=False, file=io.StringIO())
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("codesweep.cli.console.console", terminal)
+        result = CliRunner().invoke(app, ["run", str(recipe), "--run-dir", str(run_dir),
+                                          "--cache-dir", str(root / "cache")])
     assert result.exit_code == 0, result.output + repr(result.exception)
+    (root / "terminal.txt").write_text(terminal.export_text() + result.output)
     return run_dir
+
+
+def test_terminal_fits_100_columns_and_stays_quiet(finished_run: Path) -> None:
+    shown = (finished_run.parent / "terminal.txt").read_text()
+    too_wide = [line[:300] for line in shown.splitlines() if len(line) > 100]
+    assert not too_wide, too_wide[:3]
+    assert not [notice for notice in LIBRARY_NOTICES if notice in shown], shown
+    assert "Leaderboard" in shown and "sweep" in shown and "prepare:" in shown
 
 
 def test_prepared_parquet_rows(finished_run: Path) -> None:

@@ -79,3 +79,45 @@ def test_unknown_trial_is_one_line_error(trained_run: Path, tmp_path: Path) -> N
     assert result.exit_code == 2
     assert "--trial 'trial_b': not in this run" in result.output
     assert "trial_a" in result.output
+
+
+def test_tiny_base_export_is_self_contained_after_a_move(trained_run: Path,
+                                                         tmp_path: Path) -> None:
+    """The embedded tiny base lives in a local cache: the export carries it, so the directory
+    loads with the README's lines after moving it elsewhere (and the cache is gone)."""
+    import shutil
+
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    recipe_file = trained_run / "recipe.yaml"
+    recipe = yaml.safe_load(recipe_file.read_text())
+    tiny = {**recipe, "model": {**recipe["model"], "name_or_path": None}}
+    recipe_file.write_text(yaml.safe_dump(tiny))
+    try:
+        out = tmp_path / "adapter"
+        result = CliRunner().invoke(app, ["export", str(trained_run), "--trial", "trial_a",
+                                          "--out", str(out)])
+    finally:
+        recipe_file.write_text(yaml.safe_dump(recipe))
+    assert result.exit_code == 0, result.output
+    moved = shutil.move(str(out), tmp_path / "elsewhere" / "model")
+    config = json.loads((Path(moved) / "adapter_config.json").read_text())
+    assert config["base_model_name_or_path"] == "base"
+    readme = (Path(moved) / "README.md").read_text()
+    assert "trial_a" in readme and 'path/to/this/directory/base' in readme
+    base = AutoModelForCausalLM.from_pretrained(Path(moved) / "base")
+    model = PeftModel.from_pretrained(base, moved)
+    assert any("lora_B" in name for name, _ in model.named_parameters())
+
+
+def test_hub_style_base_reference_is_the_recipe_name(trained_run: Path, tmp_path: Path) -> None:
+    out = tmp_path / "adapter"
+    result = CliRunner().invoke(app, ["export", str(trained_run), "--trial", "trial_a",
+                                      "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    recipe = yaml.safe_load((trained_run / "recipe.yaml").read_text())
+    config = json.loads((out / "adapter_config.json").read_text())
+    assert config["base_model_name_or_path"] == recipe["model"]["name_or_path"]
+    assert not (out / "base").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".adapter.")]  # no staging

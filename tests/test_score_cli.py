@@ -103,3 +103,57 @@ def test_pass_at_k_errors(problems: Path, tmp_path: Path) -> None:
     unknown = _jsonl(tmp_path / "u.jsonl", [{"task_id": "t/9", "completion": ""}])
     result = _score("--metric", "pass@k", "--samples", unknown, "--problems", problems)
     assert result.exit_code == 2 and 'unknown task_id "t/9"' in result.output
+
+
+def test_per_example_holds_chrf_and_names_corpus_only_metrics(files, tmp_path: Path) -> None:
+    per_example = tmp_path / "per.jsonl"
+    result = _score("--metric", "chrf", "--metric", "sacrebleu", "--metric", "edit_sim",
+                    "--predictions", files[0], "--references", files[1],
+                    "--per-example", per_example)
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in per_example.read_text().splitlines()]
+    assert rows[0]["chrf"] == 100.0 and 0 < rows[1]["chrf"] < 100
+    assert "note: sacrebleu have corpus scores only" in result.stderr
+
+
+def test_help_lists_metrics_with_descriptions() -> None:
+    from codesweep.metrics import available, get_metric
+
+    result = runner.invoke(app, ["score", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    for name in available():
+        assert f"{name}: {get_metric(name).description}" in result.output
+    assert "pass@k:" in result.output
+
+
+def test_evaluate_with_nothing_left_starts_no_ray(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every pair already scored: the evaluation returns before Ray would start."""
+    from codesweep import ray_runtime
+    from codesweep.config.schema import EvalSuite
+    from codesweep.evaluation import runner as eval_runner
+    from codesweep.records import BASE, PreparedDataRef
+
+    def no_ray(*args, **kwargs):
+        raise AssertionError("Ray started with nothing to score")
+
+    monkeypatch.setattr(ray_runtime, "ensure_ray", no_ray)
+    monkeypatch.setattr(eval_runner, "pending_work", lambda *args: {})
+    suite = EvalSuite.model_validate({"name": "s", "tasks": [{"name": "t", "dataset": "d"}]})
+    scored = eval_runner.run_evaluation(suite, [BASE], "/base",
+                                        PreparedDataRef(root="/d", key="k"), tmp_path)
+    assert scored == 0
+
+
+def test_evaluate_command_leaves_starting_ray_to_the_runner(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from codesweep import experiment, ray_runtime
+
+    def no_ray(*args, **kwargs):
+        raise AssertionError("Ray started before knowing there is work")
+
+    monkeypatch.setattr(ray_runtime, "ensure_ray", no_ray)
+    monkeypatch.setattr(experiment, "evaluate", lambda *args: [])
+    result = runner.invoke(app, ["evaluate", str(tmp_path / "suite.yaml"), "--run",
+                                 str(tmp_path)])
+    assert result.exit_code == 0, result.output + repr(result.exception)

@@ -11,7 +11,7 @@ import contextlib
 import hashlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -52,6 +52,9 @@ from codesweep.storage_checks import check_not_in_job_package
 
 if TYPE_CHECKING:
     from codesweep.cluster import ClusterInfo
+
+if TYPE_CHECKING:
+    from codesweep.tune.trial_board import TrialRow
 
 
 class Progress(Protocol):
@@ -264,12 +267,15 @@ def checkpoints_of(run_dir: Path, progress: Progress) -> list[CheckpointRef]:
 
 
 def sweep(exp: Experiment, run: RunRecord, progress: Progress, resume: bool = False,
-          restart: bool = False) -> list[TrialResult]:
+          restart: bool = False,
+          on_trials: Callable[[list[TrialRow]], None] | None = None) -> list[TrialResult]:
     """Sweep (or reuse, or resume an unfinished one); write trials.json; log trials to MLflow.
     SIGINT/SIGTERM stop it cleanly: the sweep is recorded as interrupted and
-    `SweepInterrupted` raised."""
+    `SweepInterrupted` raised. `on_trials` gets every trial's row whenever one changes (a
+    live table)."""
     from codesweep.sweep_state import choose_action, clear_old_sweep, write_state
     from codesweep.tune.sweep import run_sweep
+    from codesweep.tune.trial_board import board_callback
 
     action, message = choose_action(exp.run_dir, run.sweep_key,
                                     sweep_is_current(exp.run_dir, run), resume, restart)
@@ -281,7 +287,9 @@ def sweep(exp: Experiment, run: RunRecord, progress: Progress, resume: bool = Fa
     write_state(exp.run_dir, "running", run.sweep_key)
     base_spec = TrialSpec(recipe=exp.recipe, base_path=run.base_path, prepared=run.prepared,
                           train_dir=str(exp.run_dir / "train"))
-    trials, interrupted = run_sweep(base_spec, exp.run_dir, resume=action == "resume")
+    board = [board_callback(on_trials, exp.recipe.train.max_steps)] if on_trials else []
+    trials, interrupted = run_sweep(base_spec, exp.run_dir, resume=action == "resume",
+                                    callbacks=board)
     if interrupted:
         sweep_interrupted(exp, run, trials)
     if not any(t.checkpoint for t in trials):
@@ -314,20 +322,37 @@ def log_trials(run_dir: Path, run: RunRecord, recipe: TuningRecipe,
 
     tracker = Tracker(run.tracking_uri, run.experiment, run_dir)
     data_name = run.prepared.name  # <pipeline>-<content hash of data + recipe>
-    parent = tracker.parent(recipe.name, {"codesweep.version": __version__,
+    parent = tracker.parent(recipe.name, run.sweep_key, {"codesweep.version": __version__,
                                           "codesweep.data": data_name,
                                           "codesweep.dataset_hash": data_name.rsplit("-", 1)[-1],
                                           "ray.job_id": os.environ.get("RAY_JOB_ID", "local")})
     tracker.log_params(parent, recipe.model_dump(by_alias=True))
     tracker.log_artifact(parent, run_dir / "recipe.yaml")
     for trial in trials:
-        child = tracker.child(parent, trial.trial_id, {
-            "checkpoint": str(trial.checkpoint), "status": trial.status,
-            "best_checkpoint": str(trial.best_checkpoint)})
-        tracker.log_params(child, trial.params)
+        child = tracker.child(parent, trial.trial_id, trial_tags(trial, recipe))
+        tracker.log_params(child, trial_params(recipe, trial))
         tracker.log_metrics(child, trial.history)
+        if trial.checkpoint and Path(trial.checkpoint).is_dir():
+            tracker.log_artifacts(child, Path(trial.checkpoint), "adapter")
         tracker.finish(child, TRIAL_RUN_STATUS[trial.status])
     tracker.finish(parent, parent_status)
+
+
+def trial_params(recipe: TuningRecipe, trial: TrialResult) -> dict[str, Any]:
+    """Every resolved parameter of a trial, fixed and searched, so children compare alone."""
+    from codesweep.tune.sweep import trial_recipe
+
+    return trial_recipe(recipe, trial.params).model_dump(by_alias=True)
+
+
+def trial_tags(trial: TrialResult, recipe: TuningRecipe) -> dict[str, str]:
+    """A child run's tags: checkpoints, and how the trial ended in the leaderboard's words."""
+    from codesweep.report import trial_status
+
+    status = trial_status(trial, recipe.train.max_steps)
+    return {"checkpoint": str(trial.checkpoint), "status": status,
+            "best_checkpoint": str(trial.best_checkpoint),
+            "codesweep.stopped_early": str(status.startswith("stopped early")).lower()}
 
 
 def evaluate(run_dir: Path, suite_path: Path, progress: Progress) -> list[EvaluationRecord]:
@@ -356,7 +381,7 @@ def log_eval(run_dir: Path, run: RunRecord, summary: list[EvaluationRecord]) -> 
     from codesweep.tracking import Tracker
 
     tracker = Tracker(run.tracking_uri, run.experiment, run_dir)
-    parent = tracker.parent(run.name, {})
+    parent = tracker.parent(run.name, run.sweep_key, {})
     for record in summary:
         child = tracker.child(parent, record.checkpoint)
         rows = {f"eval.{record.task}.{k}": v for k, v in record.scores.items()}
@@ -385,6 +410,15 @@ def locations(exp: Experiment, run: RunRecord) -> dict[str, str]:
             "base model": to_uri(run.base_path) if Path(run.base_path).is_absolute()
             else run.base_path,
             "MLflow": run.tracking_uri}
+
+
+def log_report(run_dir: Path, run: RunRecord) -> None:
+    """The leaderboard and plots of report/ as artifacts of the sweep's parent run."""
+    from codesweep.tracking import Tracker
+
+    tracker = Tracker(run.tracking_uri, run.experiment, run_dir)
+    tracker.log_artifacts(tracker.parent(run.name, run.sweep_key, {}), run_dir / "report",
+                          "report")
 
 
 def set_up(exp: Experiment, tracking: str | None, progress: Progress,

@@ -2,7 +2,11 @@
 
 Without `--merge` the directory holds the adapter plus a reference to its base
 (`adapter_config.json: base_model_name_or_path`), loadable with `PeftModel.from_pretrained`
-(or `AutoModelForCausalLM.from_pretrained`, which follows the reference). With `--merge` the
+(or `AutoModelForCausalLM.from_pretrained`, which follows the reference). The reference is the
+recipe's `model.name_or_path` as the user wrote it (a hub id works on any machine); the
+embedded tiny model exists only in a local cache, so it is copied into `base/` and the
+directory is self-contained. README.md says what the model is, its data, scores and how to
+load it. With `--merge` the
 adapter is folded into the base weights and the directory is a plain model. A QLoRA adapter
 was trained against the 4-bit base, so merging dequantizes that base first (on a GPU with
 bitsandbytes) and says so; elsewhere it merges into the full-precision base and says that.
@@ -10,18 +14,23 @@ bitsandbytes) and says so; elsewhere it merges into the full-precision base and 
 
 from __future__ import annotations
 
+import json
 import shutil
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from codesweep import __version__
 from codesweep.config.loader import load_recipe
 from codesweep.config.schema import TuningRecipe
 from codesweep.errors import CodesweepError, did_you_mean
-from codesweep.fileio import write_json
+from codesweep.fileio import write_json, write_text
 from codesweep.rundir import RECIPE, has_trials, read_run, read_train, read_trials
 
 EXPORT_INFO = "codesweep_export.json"
+ADAPTER_CONFIG = "adapter_config.json"
+TINY_BASE_DIR = "base"  # the embedded tiny base, copied into the export
 
 
 def trained_models(run_dir: Path) -> list[tuple[str, str | None, str]]:
@@ -107,12 +116,85 @@ def _load_dequantized(base_path: str, checkpoint: Path, bits: int, dtype: str,
 
 def export_run(run_dir: Path, trial: str, out: Path, merge: bool,
                log: Callable[[str], None]) -> Path:
-    """Export `trial` of `run_dir` to `out` with the run's recipe; record what was exported."""
+    """Export `trial` of `run_dir` to `out` with the run's recipe; record what was exported.
+    The directory is written next to `out` and renamed into place when complete."""
     checkpoint, base_path = find_checkpoint(run_dir, trial)
     recipe_file = run_dir / RECIPE
     recipe = load_recipe(recipe_file, TuningRecipe) if recipe_file.is_file() else None
-    export_checkpoint(base_path, checkpoint, out, merge, recipe, log=log)
-    write_json(out / EXPORT_INFO, {"run": str(run_dir), "trial": trial,
-                                   "checkpoint": str(checkpoint), "base": base_path,
-                                   "merged": merge})
+    if out.exists() and any(out.iterdir()):
+        raise CodesweepError(f"--out {out}: directory exists and is not empty")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        export_checkpoint(base_path, checkpoint, staging, merge, recipe, log=log)
+        base_ref = None if merge or is_full(staging) else point_at_portable_base(
+            staging, base_path, recipe)
+        write_json(staging / EXPORT_INFO, {"run": str(run_dir), "trial": trial,
+                                           "checkpoint": str(checkpoint), "base": base_path,
+                                           "base_reference": base_ref, "merged": merge})
+        write_text(staging / "README.md", model_card(run_dir, trial, recipe, base_ref))
+        if out.exists():
+            out.rmdir()  # empty (checked above)
+        staging.rename(out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     return out
+
+
+def is_full(directory: Path) -> bool:
+    """True when the exported directory is a whole model (no adapter config)."""
+    return not (directory / ADAPTER_CONFIG).is_file()
+
+
+def point_at_portable_base(out: Path, base_path: str, recipe: TuningRecipe | None) -> str:
+    """Make the adapter's base reference work elsewhere; return it. The recipe's own
+    `model.name_or_path` stays as written; the cached tiny base is copied to `base/` and
+    referenced relatively (load it from the export directory, as the README shows)."""
+    given = recipe.model.name_or_path if recipe else None
+    reference = given or TINY_BASE_DIR
+    if not given:
+        shutil.copytree(base_path, out / TINY_BASE_DIR)
+    config_path = out / ADAPTER_CONFIG
+    config = json.loads(config_path.read_text())
+    config["base_model_name_or_path"] = reference
+    write_json(config_path, config)
+    return reference
+
+
+def model_card(run_dir: Path, trial: str, recipe: TuningRecipe | None,
+               base_ref: str | None) -> str:
+    """README.md of an export: what it is, what it was trained on, its scores, how to load."""
+    from codesweep.rundir import SUMMARY, read_summary
+
+    run = read_run(run_dir)
+    summary = read_summary(run_dir) if run_dir.joinpath(*SUMMARY).is_file() else []
+    kind = "a LoRA adapter" if base_ref else "a full model (adapter merged or full fine-tune)"
+    scores = [f"- {r.task} (n={r.n}): " + ", ".join(f"{k} {v:.2f}" for k, v in r.scores.items())
+              for r in summary if r.checkpoint == trial]
+    trials = read_trials(run_dir) if has_trials(run_dir) else []
+    params = next((t.params for t in trials if t.trial_id == trial), {})
+    lines = [f"# {run.name}: {trial}", "",
+             f"This directory is {kind} exported by codesweep {__version__} from run "
+             f"`{run.name}`, trial `{trial}`.", "",
+             "## Trained on", "",
+             f"- data: `{run.prepared.name}` (prepared by the recipe's pipeline)",
+             f"- recipe: `{Path(run.recipe).name}`"
+             + (f", {recipe.train.max_steps} steps" if recipe else ""),
+             *(f"- `{key}`: {value}" for key, value in params.items()), "",
+             "## Scores (0-100, held-out split)", "", *(scores or ["- not evaluated"]), "",
+             "## Load", "", "```python", *_load_lines(base_ref), "```", ""]
+    return "\n".join(lines)
+
+
+def _load_lines(base_ref: str | None) -> list[str]:
+    """The two lines that load this directory (run from inside it for a copied base)."""
+    if base_ref is None:
+        return ["from transformers import AutoModelForCausalLM",
+                'model = AutoModelForCausalLM.from_pretrained("path/to/this/directory")']
+    base = f'"path/to/this/directory/{TINY_BASE_DIR}"' if base_ref == TINY_BASE_DIR \
+        else repr(base_ref)
+    return ["from peft import PeftModel; from transformers import AutoModelForCausalLM",
+            f"model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained({base}), "
+            '"path/to/this/directory")']
+

@@ -3,41 +3,156 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from codesweep.config.loader import load_recipe
+from codesweep.config.schema import EvalSuite, TuningRecipe
 from codesweep.fileio import write_text
-from codesweep.rundir import read_run, read_summary, read_trials
+from codesweep.records import EvaluationRecord, TrialResult
+from codesweep.rundir import read_run, read_summary, read_trials, results_dir
 
 
 @dataclass
 class Leaderboard:
-    """Checkpoints best first (`sort_col` decides), and the best trial's row."""
+    """Checkpoints best first (`sort_col` decides), the best trial's row, and what to read
+    with the table: the header (direction, scale, split) and notes (disagreeing rankings)."""
 
     table: pd.DataFrame
     sort_col: str
     best: dict[str, Any]
+    header: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
+# Short metric names for column headers, so that a 100-column terminal never breaks one.
+SHORT_METRICS = {"exact_match": "EM", "edit_sim": "edit", "codebleu": "cbleu",
+                 "embedding_cosine": "emb", "token_iou": "iou", "sacrebleu": "sbleu",
+                 "name_exact": "nameEM", "name_f1": "nameF1", "name_precision": "nameP",
+                 "name_recall": "nameR"}
 
 
 def leaderboard(run_dir: Path) -> tuple[pd.DataFrame, str]:
-    """One row per checkpoint: eval scores per task, trial params and val loss; best first."""
+    """One row per checkpoint: status, step, n, eval scores per task (primary metric first),
+    trial params and val loss; best first."""
     run = read_run(run_dir)
-    summary = pd.DataFrame([record.row() for record in read_summary(run_dir)])
+    records = read_summary(run_dir)
     primary = run.primary_metric or "edit_sim"
-    metric_cols = [c for c in summary.columns if c not in ("checkpoint", "task", "n")]
-    wide = summary.pivot_table(index="checkpoint", columns="task", values=metric_cols)
-    wide = wide.dropna(axis=1, how="all")  # a metric only some tasks have
-    wide.columns = [f"{task}/{metric}" for metric, task in wide.columns]
-    params = {t.trial_id: {**t.params, "val_loss": t.final.get("val_loss")}
-              for t in read_trials(run_dir)}
+    wide = metric_columns(records, primary)
+    trials = read_trials(run_dir)
+    params = {t.trial_id: {**t.params, "val_loss": t.final.get("val_loss")} for t in trials}
     table = wide.join(pd.DataFrame.from_dict(params, orient="index"), how="left")
     sort_col = next((c for c in table.columns if c.endswith(f"/{primary}")), table.columns[0])
-    table = table.sort_values(sort_col, ascending=False)
+    table = table.sort_values(sort_col, ascending=not _higher_is_better(sort_col))
+    facts = checkpoint_facts(records, trials, _max_steps(run_dir), _splits(run_dir))
+    table = facts.join(table, how="right")
     table.index.name = "checkpoint"
     return table.reset_index(), sort_col
+
+
+def metric_columns(records: list[EvaluationRecord], primary: str) -> pd.DataFrame:
+    """Scores as `task/metric` columns indexed by checkpoint, each task's primary metric first,
+    then the others in the suite's order (not alphabetical)."""
+    rows = [{"checkpoint": r.checkpoint, f"{r.task}/{name}": value}
+            for r in records for name, value in r.scores.items()]
+    wide = pd.DataFrame(rows).groupby("checkpoint").first()
+    wide = wide.dropna(axis=1, how="all")  # a metric only some tasks have
+    order = sorted(wide.columns, key=lambda c: (c.split("/")[0], c.split("/")[1] != primary))
+    return wide[order]
+
+
+def checkpoint_facts(records: list[EvaluationRecord], trials: list[TrialResult],
+                     max_steps: int | None, splits: dict[str, str]) -> pd.DataFrame:
+    """status (finished / stopped early at step S / failed), step, split and n per
+    checkpoint (split and n of its first task)."""
+    by_id = {t.trial_id: t for t in trials}
+    facts = {}
+    for record in records:
+        if record.checkpoint in facts:
+            continue
+        trial = by_id.get(record.checkpoint)
+        step = trial.final.get("step") if trial else None
+        facts[record.checkpoint] = {"status": trial_status(trial, max_steps),
+                                    "step": "-" if step is None else int(step),
+                                    "split": splits.get(record.task, "-"), "n": record.n}
+    return pd.DataFrame.from_dict(facts, orient="index")
+
+
+def trial_status(trial: TrialResult | None, max_steps: int | None) -> str:
+    """How a checkpoint's training ended, in words; the base model was not trained here."""
+    if trial is None:
+        return "base"
+    if trial.status == "error":
+        return "failed"
+    step = trial.final.get("step")
+    if max_steps and step is not None and int(step) < max_steps:
+        return f"stopped early at {int(step)}"
+    return "finished"
+
+
+def _max_steps(run_dir: Path) -> int | None:
+    recipe = run_dir / "recipe.yaml"
+    if not recipe.is_file():
+        return None
+    return int(load_recipe(recipe, TuningRecipe).train.max_steps)
+
+
+def _higher_is_better(column: str) -> bool:
+    from codesweep.metrics import higher_is_better
+
+    return higher_is_better(column.split("/")[-1])
+
+
+def header_line(run_dir: Path, sort_col: str) -> str:
+    """What the numbers mean: the ranking metric and its direction, the scale, the splits."""
+    direction = "higher" if _higher_is_better(sort_col) else "lower"
+    splits = _splits(run_dir)
+    where = f"; scored on split {', '.join(sorted(set(splits.values())))}" if splits else ""
+    return (f"ranked by {sort_col} ({direction} is better); scores on a 0-100 scale{where}; "
+            f"n = examples scored")
+
+
+def _splits(run_dir: Path) -> dict[str, str]:
+    """Each evaluated task's split, from the suite named in run.json (if still there)."""
+    suite_path = read_run(run_dir).eval
+    if not suite_path or not Path(suite_path).is_file():
+        return {}
+    suite = load_recipe(Path(suite_path), EvalSuite)
+    return {task.name: task.split for task in suite.tasks}
+
+
+def ranking_note(run_dir: Path, table: pd.DataFrame, sort_col: str) -> str | None:
+    """One line when the sweep's metric and the leaderboard's primary metric pick different
+    trials first (ASHA/Optuna ranked by one, the leaderboard by the other)."""
+    recipe_path = run_dir / "recipe.yaml"
+    trials = table[table["status"] != "base"]
+    if not recipe_path.is_file() or trials.empty:
+        return None
+    sweep = load_recipe(recipe_path, TuningRecipe).sweep
+    if sweep.metric not in trials:
+        return None
+    ranked = trials.dropna(subset=[sweep.metric])
+    if ranked.empty:
+        return None
+    by_sweep = ranked.sort_values(sweep.metric, ascending=sweep.mode == "min").iloc[0]
+    top = trials.iloc[0]
+    if by_sweep["checkpoint"] == top["checkpoint"]:
+        return None
+    return (f"note: the sweep ranked {by_sweep['checkpoint']} first by {sweep.metric} "
+            f"({sweep.mode}); by {sort_col} {top['checkpoint']} is first")
+
+
+def short_name(column: str, tasks: int) -> str:
+    """A header that fits: `task/metric` -> short metric name, with the task only when the
+    leaderboard has several."""
+    if "/" not in column:
+        return column
+    task, metric = column.split("/", 1)
+    short = SHORT_METRICS.get(metric, metric)
+    return f"{task}/{short}" if tasks > 1 else short
 
 
 def cell(value: Any) -> str:
@@ -47,55 +162,122 @@ def cell(value: Any) -> str:
     return str(value)
 
 
-def write_markdown(table: pd.DataFrame, sort_col: str, best: dict[str, Any], path: Path) -> None:
-    """leaderboard.md: the table and the best trial's parameters."""
-    lines = [f"# Leaderboard (by {sort_col})", "",
+def write_markdown(board: Leaderboard, path: Path) -> None:
+    """leaderboard.md: what the numbers mean, the table, notes and the best trial's values."""
+    table = board.table
+    lines = [f"# Leaderboard (by {board.sort_col})", "", board.header, "",
              "| " + " | ".join(map(str, table.columns)) + " |",
              "|" + "---|" * len(table.columns)]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for _, row in table.iterrows()]
-    lines += ["", f"## Best trial: {best.get('checkpoint')}", ""]
-    lines += [f"- `{key}`: {cell(value)}" for key, value in best.items() if key != "checkpoint"]
+    lines += ["", *board.notes] if board.notes else []
+    lines += ["", f"## Best trial: {board.best.get('checkpoint')}", ""]
+    lines += [f"- `{key}`: {cell(value)}" for key, value in board.best.items()
+              if key != "checkpoint"]
     write_text(path, "\n".join(lines) + "\n")
 
 
-def plot_metric(table: pd.DataFrame, column: str, path: Path) -> None:
-    """Bar chart of one evaluation metric per checkpoint (base included)."""
+def _pyplot() -> Any:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(max(4, 0.8 * len(table) + 2), 3.5))
-    colors = ["#888888" if c == "base" else "#3b75af" for c in table["checkpoint"]]
-    ax.bar(table["checkpoint"].astype(str), table[column], color=colors)
-    ax.set_ylabel(column)
-    ax.set_title(f"{column} per checkpoint")
+    return plt
+
+
+def plot_metric(table: pd.DataFrame, column: str, path: Path) -> None:
+    """Bar chart of one `task/metric` per trial, the base model as a dashed reference line,
+    the y range fitted to the values (a 1-point gap stays visible) and each bar labelled."""
+    plt = _pyplot()
+    base = table.loc[table["checkpoint"] == "base", column]
+    trials = table[table["checkpoint"] != "base"].dropna(subset=[column])
+    values = [*trials[column], *base]
+    low, high = _fitted_range(values)
+    fig, ax = plt.subplots(figsize=(max(4, 0.8 * len(trials) + 2), 3.5))
+    bars = ax.bar(trials["checkpoint"].astype(str), trials[column], color="#3b75af")
+    ax.bar_label(bars, fmt="%.2f", fontsize=8)
+    if len(base):
+        ax.axhline(float(base.iloc[0]), color="#888888", linestyle="--",
+                   label=f"base {float(base.iloc[0]):.2f}")
+        ax.legend(fontsize=8, loc="lower right")
+    ax.set_ylim(low, high)
+    task, _, metric = column.partition("/")
+    direction = "higher" if _higher_is_better(column) else "lower"
+    ax.set_ylabel(f"{metric} (0-100, {direction} is better)")
+    ax.set_title(f"{task}: {metric} per trial vs base")
     ax.tick_params(axis="x", rotation=30)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
 
+def _fitted_range(values: list[float]) -> tuple[float, float]:
+    """A y range around the values with room for labels, clipped to the 0-100 scale."""
+    low, high = min(values), max(values)
+    margin = max((high - low) * 0.25, 0.5)
+    return max(0.0, low - margin), min(100.0, high + margin)
+
+
+LINE_STYLES = ("-", "--", "-.", ":")
+MARKERS = ("o", "s", "^", "D", "v", "P")
+
+
 def plot_losses(run_dir: Path, path: Path) -> None:
-    """Training and validation loss against step, one line pair per trial."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    for trial in read_trials(run_dir):
+    """Training and validation loss against step: one colour, marker and line style per
+    trial, so that no curve hides another; validation solid-filled, train hollow markers."""
+    plt = _pyplot()
+    fig, (val_ax, train_ax) = plt.subplots(1, 2, figsize=(9, 3.5), sharex=True)
+    for index, trial in enumerate(read_trials(run_dir)):
         history = pd.DataFrame(trial.history)
         if history.empty:
             continue
-        line, = ax.plot(history["step"], history["val_loss"], label=f"{trial.trial_id} val")
-        ax.plot(history["step"], history["train_loss"], linestyle="--", color=line.get_color())
-    ax.set_xlabel("step")
-    ax.set_ylabel("loss (solid: validation, dashed: train)")
-    ax.legend(fontsize=7)
+        style = {"linestyle": LINE_STYLES[index % len(LINE_STYLES)],
+                 "marker": MARKERS[index % len(MARKERS)], "label": trial.trial_id}
+        val_ax.plot(history["step"], history["val_loss"], **style)
+        train_ax.plot(history["step"], history["train_loss"], fillstyle="none", **style)
+    for ax, name in ((val_ax, "validation"), (train_ax, "train")):
+        ax.set_title(f"{name} loss per trial")
+        ax.set_xlabel("step")
+        ax.set_ylabel(f"{name} loss")
+    val_ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def metric_plot_columns(table: pd.DataFrame) -> list[str]:
+    """Every `task/metric` column of the leaderboard: one chart each."""
+    return [str(c) for c in table.columns if "/" in str(c)]
+
+
+@dataclass(frozen=True)
+class Example:
+    """One held-out prompt with its reference and the base's and a trial's completions."""
+
+    task: str
+    context: str  # the prompt's last line: what the completion continues
+    reference: str
+    base: str
+    tuned: str
+
+
+def example_completions(run_dir: Path, trial_id: str, limit: int = 3) -> list[Example]:
+    """The first `limit` held-out examples, in the evaluation's order, on which `trial_id`'s
+    completion differs from the base's (the first ones, not the most flattering)."""
+    examples: list[Example] = []
+    for base_file in sorted(results_dir(run_dir).glob("base__*.parquet")):
+        tuned_file = base_file.with_name(trial_id + base_file.name[len("base"):])
+        if not tuned_file.is_file():
+            continue
+        pairs = pd.read_parquet(base_file).merge(pd.read_parquet(tuned_file), on="id",
+                                                 suffixes=("_base", "_tuned"))
+        differ = pairs[pairs["prediction_base"] != pairs["prediction_tuned"]]
+        for _, row in differ.head(limit - len(examples)).iterrows():
+            examples.append(Example(
+                task=str(row["task_base"]), context=str(row["prompt_base"]).splitlines()[-1]
+                if str(row["prompt_base"]).strip() else "", reference=str(row["reference_base"]),
+                base=str(row["prediction_base"]), tuned=str(row["prediction_tuned"])))
+    return examples
 
 
 def build_report(run_dir: Path) -> Leaderboard:
@@ -105,7 +287,11 @@ def build_report(run_dir: Path) -> Leaderboard:
     out.mkdir(exist_ok=True)
     trials_only = table[table["checkpoint"] != "base"]
     best = trials_only.iloc[0].dropna().to_dict() if len(trials_only) else {}
-    write_markdown(table, sort_col, best, out / "leaderboard.md")
-    plot_metric(table, sort_col, out / f"eval_{sort_col.replace('/', '_')}.png")
+    note = ranking_note(run_dir, table, sort_col)
+    board = Leaderboard(table, sort_col, best, header_line(run_dir, sort_col),
+                        [note] if note else [])
+    write_markdown(board, out / "leaderboard.md")
+    for column in metric_plot_columns(table):
+        plot_metric(table, column, out / f"eval_{column.replace('/', '_')}.png")
     plot_losses(run_dir, out / "loss_curves.png")
-    return Leaderboard(table, sort_col, best)
+    return board

@@ -13,6 +13,7 @@ from typing import Any
 
 PARAM_VALUE_LIMIT = 6000  # MLflow's limit on a param value; longer values are cut
 TAG_KIND, TAG_RUN_DIR, TAG_TRIAL = "codesweep.kind", "codesweep.run_dir", "codesweep.trial_id"
+TAG_SWEEP_KEY, TAG_PARENT = "codesweep.sweep_key", "mlflow.parentRunId"
 
 
 def tracking_uri(run_dir: Path, explicit: str | None = None) -> str:
@@ -45,30 +46,31 @@ class Tracker:
             self.client.create_experiment(experiment)
         self.run_dir = str(run_dir.resolve())
 
-    def _find(self, kind: str, trial_id: str | None = None) -> str | None:
+    def _find(self, kind: str, **tags: str) -> str | None:
         query = f"tags.`{TAG_KIND}` = '{kind}' and tags.`{TAG_RUN_DIR}` = '{self.run_dir}'"
-        if trial_id:
-            query += f" and tags.`{TAG_TRIAL}` = '{trial_id}'"
+        for key, value in tags.items():
+            query += f" and tags.`{key}` = '{value}'"
         runs = self.client.search_runs([self.experiment_id], query, max_results=1)
         return runs[0].info.run_id if runs else None
 
-    def parent(self, name: str, tags: dict[str, str]) -> str:
-        """The sweep's parent run, created on first use."""
-        run_id = self._find("sweep")
+    def parent(self, name: str, sweep_key: str, tags: dict[str, str]) -> str:
+        """The parent run of this sweep (same run dir and sweep key), created on first use:
+        a changed recipe is a new sweep and gets a new parent."""
+        run_id = self._find("sweep", **{TAG_SWEEP_KEY: sweep_key})
         if run_id:
             return run_id
-        run = self.client.create_run(self.experiment_id, run_name=name,
-                                     tags={TAG_KIND: "sweep", TAG_RUN_DIR: self.run_dir, **tags})
+        run = self.client.create_run(self.experiment_id, run_name=name, tags={
+            TAG_KIND: "sweep", TAG_RUN_DIR: self.run_dir, TAG_SWEEP_KEY: sweep_key, **tags})
         return run.info.run_id
 
     def child(self, parent_id: str, trial_id: str, tags: dict[str, str] | None = None) -> str:
         """A trial's (or the base model's) child run under the parent, created on first use."""
-        run_id = self._find("trial", trial_id)
+        run_id = self._find("trial", **{TAG_TRIAL: trial_id, TAG_PARENT: parent_id})
         if run_id:
             return run_id
         run = self.client.create_run(self.experiment_id, run_name=trial_id, tags={
             TAG_KIND: "trial", TAG_RUN_DIR: self.run_dir, TAG_TRIAL: trial_id,
-            "mlflow.parentRunId": parent_id, **(tags or {})})
+            TAG_PARENT: parent_id, **(tags or {})})
         return run.info.run_id
 
     def log_params(self, run_id: str, params: dict[str, Any]) -> None:
@@ -98,3 +100,7 @@ class Tracker:
     def log_artifact(self, run_id: str, path: Path) -> None:
         """Attach a file (the resolved recipe, the leaderboard) to a run."""
         self.client.log_artifact(run_id, str(path))
+
+    def log_artifacts(self, run_id: str, directory: Path, under: str) -> None:
+        """Attach a directory's files (an adapter, the report) under `under/`."""
+        self.client.log_artifacts(run_id, str(directory), under)

@@ -29,6 +29,21 @@ for _name in ORDER:
     COMMANDS.add(_name, f"codesweep.cli.{_name}:{_name}_command")
 
 
+@app.callback()
+def main(verbose: bool = typer.Option(
+        False, "--verbose", help="library logs and Ray Tune's own trial tables as they are")
+         ) -> None:
+    """Code-LLM fine-tuning: prepare datasets, sweep LoRA on Ray, score, compare in MLflow."""
+    import os
+
+    from codesweep.cli.console import quiet_libraries
+
+    if verbose:
+        os.environ["CODESWEEP_VERBOSE"] = "1"
+    else:
+        quiet_libraries()
+
+
 def user_errors_as_one_line(command: Callable[..., Any]) -> Callable[..., Any]:
     """Print a CodesweepError (and a full disk, a read-only or forbidden directory, an
     unwritable MLflow store) as one red line and exit 2 (130 for an interrupt), instead of

@@ -14,7 +14,7 @@ def evaluate_command(suite: Path = typer.Argument(..., help="evaluation suite (Y
     """Score the base model and every trial checkpoint of a run on an evaluation suite."""
     from codesweep.cli.console import ConsoleProgress, console
     from codesweep.cli.tables import summary_table
-    from codesweep.experiment import connect, evaluate, run_location, storage_root
+    from codesweep.experiment import evaluate, run_location
     from codesweep.locks import run_dir_lock
     from codesweep.rundir import read_run
 
@@ -22,6 +22,6 @@ def evaluate_command(suite: Path = typer.Argument(..., help="evaluation suite (Y
     read_run(location)  # a missing run dir is an error, not a new empty one
     progress = ConsoleProgress()
     with run_dir_lock(location, note=progress.line):
-        connect(storage_root(storage), progress)
+        # Ray starts only when something is left to score (evaluation.runner)
         summary = evaluate(location, suite.resolve(), progress)
     console.print(summary_table(summary))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 from pathlib import Path
 
@@ -68,7 +69,23 @@ def score_command(
                       f"some task has only {result.fewest_samples} samples", highlight=False)
     if per_example:
         _write_per_example(per_example, result.per_example)
+        if result.corpus_only:
+            console.print(f"note: {', '.join(result.corpus_only)} have corpus scores only; "
+                          f"{per_example} has no per-example values for them", highlight=False)
     typer.echo(json.dumps({"scores": result.scores, "n": result.n}))
+
+
+def metric_help() -> str:
+    """One line per metric (name: description) for `score --help`, pass@k last."""
+    from codesweep.metrics import available, get_metric
+
+    lines = [f"{name}: {get_metric(name).description}" for name in available()]
+    lines.append(f"{PASS_AT_K}: share of problems solved by one of k samples, run in the sandbox")
+    return "\n\n".join(lines)
+
+
+_USAGE = inspect.cleandoc(score_command.__doc__ or "")
+score_command.__doc__ = f"{_USAGE}\n\nMetrics:\n\n{metric_help()}"
 
 
 def _write_per_example(path: Path, rows: list[dict]) -> None:

@@ -41,6 +41,8 @@ def sweep_command(recipe: Path = RECIPE, override: list[str] = OVERRIDES,
                           drop_searched=fix_searched, verify=verify)
     with run_dir_lock(exp.run_dir, note=progress.line):
         run = set_up(exp, tracking_uri, progress)
-        trials = sweep(exp, run, progress, resume=resume, restart=restart)
+        trials = sweep(exp, run, progress, resume=resume, restart=restart,
+                       on_trials=progress.trials)
+        progress.close_trials()
     console.print(trials_table(trials))
     console.print(f"run directory: {exp.run_dir}")

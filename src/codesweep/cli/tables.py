@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
 from codesweep.records import EvaluationRecord, TrialResult
-from codesweep.report import Leaderboard, cell
+from codesweep.report import Example, Leaderboard, cell, short_name
+from codesweep.tune.trial_board import TrialRow
 
 
 def stage_table(manifest: dict[str, Any]) -> Table:
@@ -78,13 +80,67 @@ def summary_table(summary: list[EvaluationRecord]) -> Table:
 
 
 def render_leaderboard(console: Console, board: Leaderboard) -> None:
-    """Print the leaderboard as a table."""
-    if not console.is_terminal:  # logs and CI: no terminal width to respect, keep every column
-        console.width = max(console.width, 200)
-    view = Table(title=f"Leaderboard (by {board.sort_col})")
+    """Print the leaderboard: what the numbers mean, the table with short headers that fit
+    100 columns, and any note on disagreeing rankings."""
+    tasks = {c.split("/")[0] for c in board.table.columns if "/" in str(c)}
+    view = Table(title=f"Leaderboard: {board.header}", title_justify="left")
     for column in board.table.columns:
-        view.add_column(str(column), justify="left" if column == "checkpoint" else "right",
-                        overflow="fold")
+        header = short_name(str(column), len(tasks))
+        # min_width: a header never breaks mid-word; long cells (a status) wrap at spaces
+        view.add_column(header, min_width=len(header), overflow="fold",
+                        justify="left" if column in ("checkpoint", "status") else "right")
     for _, row in board.table.iterrows():
         view.add_row(*(cell(v) for v in row))
     console.print(view)
+    for note in board.notes:
+        console.print(note, highlight=False)
+
+
+def trial_board_table(rows: list[TrialRow]) -> Table:
+    """The live sweep table: searched params, step/total, latest losses and eval, state."""
+    keys = list(dict.fromkeys(k for row in rows for k in row.params))
+    # light borders: a sweep of four searched keys still fits 100 columns
+    view = Table(title="sweep", title_justify="left", box=box.SIMPLE_HEAD, show_edge=False,
+                 collapse_padding=True, pad_edge=False)
+    for column in ["trial", *keys, "step", "train", "val", "eval", "state"]:
+        view.add_column(column, min_width=len(column), no_wrap=column == "trial",
+                        justify="left" if column in ("trial", "state", "eval") else "right")
+    for row in rows:
+        step = "-" if row.step is None else str(row.step)
+        # the metric's own name is enough: `eval.<task>.` would squeeze the other columns
+        metric = (f"{row.eval_metric[0].rsplit('.', 1)[-1]} {row.eval_metric[1]:.1f}"
+                  if row.eval_metric else "-")
+        view.add_row(row.trial_id, *(cell(row.params.get(k)) for k in keys),
+                     f"{step}/{row.max_steps}", cell(row.train_loss), cell(row.val_loss),
+                     metric, row.state)
+    return view
+
+
+
+def timings_table(stages: dict[str, float], trials: list[TrialRow]) -> Table:
+    """Seconds per stage, each trial under the sweep (trials overlap when run side by side)."""
+    view = Table(title="timings", title_justify="left", box=box.SIMPLE_HEAD, show_edge=False)
+    view.add_column("stage")
+    view.add_column("seconds", justify="right")
+    for stage, seconds in stages.items():
+        view.add_row(stage, f"{seconds:.1f}")
+        if stage == "sweep":
+            for row in trials:
+                view.add_row(f"  trial {row.trial_id} ({row.state})",
+                             "-" if row.seconds is None else f"{row.seconds:.1f}")
+    view.add_row("total", f"{sum(stages.values()):.1f}")
+    return view
+
+
+def print_examples(console: Console, examples: list[Example], trial_id: str) -> None:
+    """Base vs tuned on a few held-out lines, one line each, cut to the terminal's width."""
+    if not examples:
+        return
+    console.print(f"examples: base vs {trial_id} on held-out lines (where they differ)",
+                  highlight=False)
+    for example in examples:
+        for label, text in (("context", example.context), ("reference", example.reference),
+                            ("base", example.base), (trial_id, example.tuned)):
+            console.print(f"  {label:>10} | {text!r}"[: max(20, console.width)],
+                          highlight=False, no_wrap=True, overflow="ellipsis", markup=False)
+        console.print()

@@ -153,12 +153,14 @@ def run_evaluation(suite: EvalSuite, checkpoints: list[CheckpointRef], base_path
     import ray
     from ray.util import ActorPool
 
+    from codesweep.ray_runtime import ensure_ray
     from codesweep.waits import wait_for_actors
 
     results_dir.mkdir(parents=True, exist_ok=True)
     work = pending_work(suite, checkpoints, results_dir, prepared)
     if not work:
-        return 0
+        return 0  # all scored already: no Ray start (about 10 s) for nothing
+    ensure_ray()
     threads = max(1, int(suite.cpus_per_actor))
     actor = ray.remote(num_cpus=suite.cpus_per_actor, num_gpus=suite.gpus_per_actor)(EvalWorker)
     actors = [actor.remote(threads) for _ in range(min(suite.num_actors, len(work)))]

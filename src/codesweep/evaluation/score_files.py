@@ -3,7 +3,7 @@ and pass@k on samples run in the sandbox. Plain functions; `codesweep score` pri
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ class Scored:
     per_example: list[dict[str, Any]]
     skipped_ks: list[int]  # pass@k values no score exists for (too few samples somewhere)
     fewest_samples: int = 0
+    corpus_only: list[str] = field(default_factory=list)  # metrics without per-example values
 
 
 def check_metric_names(names: list[str]) -> None:
@@ -50,7 +51,8 @@ def score_texts(names: list[str], predictions: Path, references: Path, language:
     results = compute(names, preds, refs, language=language, model_path=model)
     rows = [{"id": i, **{n: v[j] for n, v in results.per_example.items()}}
             for j, i in enumerate(ids)]
-    return Scored(results.scores, len(ids), rows, [])
+    corpus_only = [name for name in names if name not in results.per_example]
+    return Scored(results.scores, len(ids), rows, [], corpus_only=corpus_only)
 
 
 def score_samples(ks: list[int], samples: Path, problems: str, timeout: float,

@@ -93,9 +93,11 @@ def sacre_bleu(
 
 @metric("chrf", "sacrebleu corpus chrF (character order 6, beta 2)")
 def chrf(predictions: Sequence[str], references: Sequence[str], context: ScoreContext) -> Score:
-    """sacrebleu.corpus_chrf with defaults; corpus-level only."""
+    """sacrebleu.corpus_chrf with defaults; per example, sacrebleu.sentence_chrf."""
     import sacrebleu
 
     if not predictions:
-        return Score(0.0)
-    return Score(sacrebleu.corpus_chrf(list(predictions), [list(references)]).score)
+        return Score(0.0, [])
+    per_example = [sacrebleu.sentence_chrf(p, [r]).score
+                   for p, r in zip(predictions, references, strict=True)]
+    return Score(sacrebleu.corpus_chrf(list(predictions), [list(references)]).score, per_example)

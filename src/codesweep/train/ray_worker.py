@@ -15,10 +15,12 @@ from codesweep.config.schema import DataConfig, TuningRecipe
 from codesweep.records import PreparedDataRef, TrialSpec
 from codesweep.storage import ref_for
 from codesweep.train.examples import columns, read_split, rows_of, split_dir
+from codesweep.train.in_trial import runs_in_process
 from codesweep.train.loop import WorkerEnv, train_lora
 from codesweep.train.resume import usable_checkpoint
 
 SPEC = "spec"  # the key of the TrialSpec in Ray Train's train_loop_config
+IN_PROCESS_DIR = "in_process_dir"  # set in local mode: where this run's checkpoints go
 
 
 def train_worker(config: dict[str, Any]) -> None:
@@ -27,6 +29,9 @@ def train_worker(config: dict[str, Any]) -> None:
     import ray.train.torch
 
     spec: TrialSpec = config[SPEC]
+    if config.get(IN_PROCESS_DIR):
+        _train_in_process(spec, Path(config[IN_PROCESS_DIR]))
+        return
     context = ray.train.get_context()
     rank, world = context.get_world_rank(), context.get_world_size()
     data, prepared = spec.recipe.data, spec.prepared
@@ -41,6 +46,19 @@ def train_worker(config: dict[str, Any]) -> None:
             device=str(ray.train.torch.get_device()), local_rank=context.get_local_rank(),
         )
         train_lora(spec, env)
+
+
+def _train_in_process(spec: TrialSpec, out_dir: Path) -> None:
+    """Local mode: one worker, this process; resumes from the newest kept checkpoint."""
+    from codesweep.train.in_trial import in_process_report
+    from codesweep.train.local import latest_checkpoint
+
+    data, prepared = spec.recipe.data, spec.prepared
+    env = WorkerEnv(texts=lambda: _train_rows(prepared, data, 0, 1),
+                    val_texts=lambda: read_split(prepared, data, "validation"),
+                    report=in_process_report(out_dir, spec.recipe.train),
+                    resume_dir=latest_checkpoint(out_dir))
+    train_lora(spec, env)
 
 
 def _train_rows(prepared: PreparedDataRef, data: DataConfig, rank: int,
@@ -102,17 +120,22 @@ def make_trainer(spec: TrialSpec, name: str, storage_path: Path | str,
     resources = {"CPU": train_cfg.cpus_per_worker}
     if train_cfg.gpus_per_worker:
         resources["GPU"] = train_cfg.gpus_per_worker
+    in_process = runs_in_process(train_cfg)
     source = split_dir(spec.prepared, recipe.data, "train")
-    datasets = {}
+    datasets: dict[str, Any] = {}
     if recipe.data.loader == "ray_data":  # `direct` workers read the Parquet split themselves
         filesystem, path = ref_for(source).pyarrow_target()
         datasets["train"] = ray.data.read_parquet(path, columns=columns(recipe.data),
                                                   filesystem=filesystem)
     return TorchTrainer(
         train_fn or train_worker,
-        train_loop_config={SPEC: spec},  # the validated object: workers do not re-validate
+        # the validated object: workers do not re-validate
+        train_loop_config={SPEC: spec, IN_PROCESS_DIR: str(Path(storage_path) / name)
+                           if in_process else None},
+        # num_workers=0 is Ray Train's local mode: the train function runs in this process
         scaling_config=ray.train.ScalingConfig(
-            num_workers=train_cfg.num_workers, use_gpu=bool(train_cfg.gpus_per_worker),
+            num_workers=0 if in_process else train_cfg.num_workers,
+            use_gpu=bool(train_cfg.gpus_per_worker),
             resources_per_worker=resources),
         run_config=ray.train.RunConfig(
             name=name, **ref_for(str(storage_path)).ray_storage(), callbacks=callbacks,

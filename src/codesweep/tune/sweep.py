@@ -98,8 +98,13 @@ def max_concurrent(recipe: TuningRecipe) -> int:
     return max(1, int(cores // max(1, train.num_workers)))
 
 
-def make_tuner(base_spec: TrialSpec, run_dir: Path, resume: bool) -> Any:
-    """A Tuner for the spec's recipe, restored from `run_dir/sweep` when resuming."""
+def make_tuner(base_spec: TrialSpec, run_dir: Path, resume: bool,
+               callbacks: list[Any] | None = None) -> Any:
+    """A Tuner for the spec's recipe, restored from `run_dir/sweep` when resuming.
+
+    Tune's own trial tables are off (`verbose=0`) unless CODESWEEP_VERBOSE is set: the
+    `callbacks` (a live trial board) say what the sweep is doing instead.
+    """
     from ray import tune
 
     recipe = base_spec.recipe
@@ -123,7 +128,8 @@ def make_tuner(base_spec: TrialSpec, run_dir: Path, resume: bool) -> Any:
             search_alg=_searcher(recipe), scheduler=_scheduler(recipe),
             max_concurrent_trials=max_concurrent(recipe)),
         run_config=tune.RunConfig(
-            name=SWEEP_NAME, storage_path=str(run_dir.resolve()), verbose=1,
+            name=SWEEP_NAME, storage_path=str(run_dir.resolve()), callbacks=callbacks,
+            verbose=2 if os.environ.get("CODESWEEP_VERBOSE") else 0,
             # A driver that dies (not its workers: Train restarts those) is retried; its
             # Train run resumes from its newest checkpoint because its name is the trial id.
             failure_config=tune.FailureConfig(max_failures=recipe.train.max_failures)),
@@ -131,10 +137,10 @@ def make_tuner(base_spec: TrialSpec, run_dir: Path, resume: bool) -> Any:
 
 
 def run_sweep(base_spec: TrialSpec, run_dir: Path, resume: bool,
-              ) -> tuple[list[TrialResult], bool]:
+              callbacks: list[Any] | None = None) -> tuple[list[TrialResult], bool]:
     """Fit the sweep's Tuner; return its trials and whether SIGINT/SIGTERM stopped it."""
     with stop_on_signals() as stopped:
-        tuner = make_tuner(base_spec, run_dir, resume=resume)
+        tuner = make_tuner(base_spec, run_dir, resume=resume, callbacks=callbacks)
         trials = collect_trials(tuner.fit())
     interrupted = stopped.is_set() or any(t.status == "unfinished" for t in trials)
     if interrupted:  # the signal reaches the trials too: their errors are the interrupt's

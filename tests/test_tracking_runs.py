@@ -1,0 +1,91 @@
+"""MLflow as a researcher opens it: children carry every resolved parameter, statuses are
+right, a changed sweep gets its own parent, adapters and the report are artifacts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+
+from codesweep.config.schema import TuningRecipe
+from codesweep.experiment import log_eval, log_report, log_trials
+from codesweep.records import EvaluationRecord, PreparedDataRef, RunRecord, TrialResult
+from codesweep.rundir import write_recipe
+
+
+@pytest.fixture
+def logged(tmp_path: Path) -> tuple[Path, RunRecord, TuningRecipe, list[TrialResult]]:
+    run_dir = tmp_path / "run"
+    recipe = TuningRecipe.model_validate({
+        "name": "t", "pipeline": "p.yaml", "lora": {"alpha": 32},
+        "train": {"max_steps": 300, "report_every": 60}})
+    write_recipe(run_dir, recipe)
+    adapter = run_dir / "train" / "a" / "checkpoint_300"
+    adapter.mkdir(parents=True)
+    (adapter / "adapter_config.json").write_text("{}")
+    trials = [
+        TrialResult(trial_id="a", params={"lora.r": 16}, status="done",
+                    final={"step": 300}, history=[{"step": 300, "val_loss": 1.5}],
+                    checkpoint=str(adapter)),
+        TrialResult(trial_id="b", params={"lora.r": 32}, status="done",
+                    final={"step": 120}, history=[{"step": 120, "val_loss": 2.5}])]
+    run = RunRecord(name="t", recipe="t.yaml", prepared=PreparedDataRef(root="/d", key="k"),
+                    base_path="/base", sweep_key="key1",
+                    tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}", experiment="t",
+                    codesweep_version="test")
+    log_trials(run_dir, run, recipe, trials)
+    log_eval(run_dir, run, [EvaluationRecord(checkpoint=c, task="lc", n=4,
+                                             scores={"edit_sim": 40.0}) for c in ("base", "a")])
+    return run_dir, run, recipe, trials
+
+
+def _children(client: MlflowClient, run: RunRecord) -> dict[str, object]:
+    experiment = client.get_experiment_by_name("t").experiment_id
+    runs = client.search_runs([experiment], "tags.`codesweep.kind` = 'trial'")
+    return {r.info.run_name: r for r in runs}
+
+
+def test_children_hold_fixed_and_searched_params(logged) -> None:
+    _, run, _, _ = logged
+    children = _children(MlflowClient(run.tracking_uri), run)
+    params = children["a"].data.params
+    assert params["lora.r"] == "16" and params["lora.alpha"] == "32"
+    assert params["train.max_steps"] == "300"
+
+
+def test_statuses_base_finished_and_stopped_trial_tagged(logged) -> None:
+    _, run, _, _ = logged
+    children = _children(MlflowClient(run.tracking_uri), run)
+    assert children["base"].info.status == "FINISHED"
+    assert children["b"].data.tags["codesweep.stopped_early"] == "true"
+    assert children["b"].data.tags["status"] == "stopped early at 120"
+    assert children["a"].data.tags["codesweep.stopped_early"] == "false"
+
+
+def test_changed_sweep_gets_a_new_parent(logged) -> None:
+    run_dir, run, recipe, trials = logged
+    changed = run.model_copy(update={"sweep_key": "key2"})
+    log_trials(run_dir, changed, recipe, trials)
+    client = MlflowClient(run.tracking_uri)
+    experiment = client.get_experiment_by_name("t").experiment_id
+    parents = client.search_runs([experiment], "tags.`codesweep.kind` = 'sweep'")
+    assert len(parents) == 2
+    for parent in parents:
+        kids = client.search_runs(
+            [experiment], f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'")
+        assert sorted(k.info.run_name for k in kids) in (["a", "b"], ["a", "b", "base"])
+
+
+def test_adapter_and_report_are_artifacts(logged) -> None:
+    run_dir, run, _, _ = logged
+    (run_dir / "report").mkdir()
+    (run_dir / "report" / "leaderboard.md").write_text("# Leaderboard\n")
+    log_report(run_dir, run)
+    client = MlflowClient(run.tracking_uri)
+    children = _children(client, run)
+    assert [f.path for f in client.list_artifacts(children["a"].info.run_id, "adapter")] == [
+        "adapter/adapter_config.json"]
+    parent_id = children["a"].data.tags["mlflow.parentRunId"]
+    assert "report/leaderboard.md" in [f.path for f in client.list_artifacts(parent_id,
+                                                                             "report")]
