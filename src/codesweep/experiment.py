@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from codesweep import __version__
 from codesweep.config.loader import load_recipe
 from codesweep.config.schema import EvalSuite, TuningRecipe
-from codesweep.errors import CodesweepError
+from codesweep.errors import CodesweepError, did_you_mean
 from codesweep.records import (
     BASE,
     CheckpointRef,
@@ -91,7 +91,35 @@ def load_experiment(path: Path, overrides: list[str], run_dir: Path | None,
     """Load a tuning recipe with overrides; the run dir defaults to runs/<name>."""
     recipe = load_recipe(path, TuningRecipe, overrides)
     target = run_dir or Path(recipe.run_dir or f"runs/{recipe.name}")
-    return Experiment(path.resolve(), recipe, target.resolve(), cache_root(cache))
+    exp = Experiment(path.resolve(), recipe, target.resolve(), cache_root(cache))
+    check_sweep_metric(exp)  # the suite is a separate file: check it before Ray starts
+    return exp
+
+
+def in_training_metrics(suite: EvalSuite) -> list[str]:
+    """The `eval.<task>.<metric>` names the in-training slice reports."""
+    names = []
+    for task in suite.in_training_tasks():
+        scores = [*task.metrics, *([f"pass@{k}" for k in task.k] if task.benchmark else [])]
+        names += [f"eval.{task.name}.{score}" for score in scores]
+    return names
+
+
+def check_sweep_metric(exp: Experiment) -> None:
+    """An `eval.*` sweep metric must be one the eval suite's in-training slice reports."""
+    metric = exp.recipe.sweep.metric
+    if not metric.startswith("eval."):
+        return
+    if not exp.recipe.eval:
+        raise CodesweepError(f"{exp.recipe_path}: sweep.metric {metric} needs an eval suite "
+                             "(eval: <suite.yaml> with in_training)")
+    suite_path = exp.sibling(exp.recipe.eval)
+    available = in_training_metrics(load_suite(suite_path))
+    if metric not in available:
+        raise CodesweepError(f"{exp.recipe_path}: sweep.metric {metric} is not reported by the "
+                             f"in_training slice of {suite_path.name}"
+                             f"{did_you_mean(metric, available)}; available: "
+                             f"{', '.join(available) or 'none (declare in_training)'}")
 
 
 def prepare_data(exp: Experiment, progress: Progress, force: bool = False) -> PreparedDataRef:
@@ -177,6 +205,14 @@ def checkpoints_of(run_dir: Path, progress: Progress) -> list[CheckpointRef]:
     return checkpoints
 
 
+def check_slice(suite: EvalSuite, prepared: PreparedDataRef) -> None:
+    """A slice larger than a task's split is an error now, not in every trial."""
+    from codesweep.evaluation.in_training import load_slice
+
+    if suite.in_training:
+        load_slice(suite, prepared, suite.in_training.examples, suite.in_training.tasks)
+
+
 def sweep(exp: Experiment, run: RunRecord, progress: Progress,
           resume: bool = False) -> list[TrialResult]:
     """Sweep (or reuse, or resume); write trials.json; log trials to MLflow."""
@@ -185,8 +221,12 @@ def sweep(exp: Experiment, run: RunRecord, progress: Progress,
     if not resume and sweep_is_current(exp.run_dir, run):
         progress.line("sweep: reused (recipe, data and base model unchanged)")
         return read_trials(exp.run_dir)
+    suite_path = exp.sibling(exp.recipe.eval) if exp.recipe.eval else None
+    if suite_path:
+        check_slice(load_suite(suite_path), run.prepared)
     base_spec = TrialSpec(recipe=exp.recipe, base_path=run.base_path, prepared=run.prepared,
-                          train_dir=str(exp.run_dir / "train"))
+                          train_dir=str(exp.run_dir / "train"),
+                          eval_suite=str(suite_path) if suite_path else None)
     trials = collect_trials(make_tuner(base_spec, exp.run_dir, resume=resume).fit())
     if not any(t.checkpoint for t in trials):
         first_error = next((t.error for t in trials if t.error), "no checkpoint reported")

@@ -53,6 +53,7 @@ class TrialSpec(Record):
     base_path: str
     prepared: PreparedDataRef
     train_dir: str | None = None  # where Ray Train keeps each trial's checkpoints
+    eval_suite: str | None = None  # the suite whose in_training slice scores each checkpoint
 
 
 class TrialResult(Record):

@@ -18,6 +18,7 @@ import pandas as pd
 
 from codesweep.config.schema import EvalSuite, EvalTask
 from codesweep.errors import CodesweepError
+from codesweep.records import PreparedDataRef
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,7 @@ class SliceTask:
     examples: pd.DataFrame
 
 
-def load_slice(suite: EvalSuite, prepared: Path, examples: int,
+def load_slice(suite: EvalSuite, prepared: PreparedDataRef | Path, examples: int,
                tasks: list[str] | None = None) -> list[SliceTask]:
     """The first `examples` examples of each named task (all tasks when `tasks` is None).
 
@@ -37,6 +38,8 @@ def load_slice(suite: EvalSuite, prepared: Path, examples: int,
     """
     from codesweep.evaluation.runner import load_examples
 
+    if isinstance(prepared, Path):  # a bare prepared-data directory (no content key known)
+        prepared = PreparedDataRef(root=str(prepared), key="")
     known = {task.name: task for task in suite.tasks}
     unknown = sorted(set(tasks or []) - set(known))
     if unknown:
