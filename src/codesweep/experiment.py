@@ -193,12 +193,14 @@ def load_suite(path: Path) -> EvalSuite:
 
 
 def checkpoints_of(run_dir: Path, progress: Progress) -> list[CheckpointRef]:
-    """The base model plus every trial's final checkpoint, in trial order."""
+    """The base model plus every retained checkpoint of every trial, in trial and step order."""
+    from codesweep.evaluation.best import retained_checkpoints
+
     checkpoints = [BASE]
     for trial in read_trials(run_dir):
-        if trial.checkpoint:
-            checkpoints.append(CheckpointRef(trial_id=trial.trial_id, path=trial.checkpoint,
-                                             step=trial.final.get("step")))
+        retained = retained_checkpoints(trial.trial_id, trial.checkpoint)
+        if retained:
+            checkpoints += retained
         else:
             progress.line(f"trial {trial.trial_id} has no checkpoint ({trial.status}): "
                           "not evaluated")
@@ -261,19 +263,23 @@ def log_trials(run_dir: Path, run: RunRecord, recipe: TuningRecipe,
 
 
 def evaluate(run_dir: Path, suite_path: Path, progress: Progress) -> list[EvaluationRecord]:
-    """Score the base model and every trial checkpoint; summary.json; MLflow eval metrics."""
-    from codesweep.evaluation.runner import run_evaluation, summarize
+    """Score the base model and every retained trial checkpoint; summary.json; MLflow."""
+    from codesweep.evaluation.runner import EvalInputs, content_hash, run_evaluation, summarize
 
     run = read_run(run_dir)
     suite = load_suite(suite_path)
     checkpoints = checkpoints_of(run_dir, progress)
     results = results_dir(run_dir)
+    inputs = EvalInputs(run.base_path, content_hash(run.base_path), run.prepared, run.dtype)
+    total = len(checkpoints) * len(suite.tasks)
     with progress.status(f"evaluate: {len(checkpoints)} checkpoints x {len(suite.tasks)} tasks"):
-        scored = run_evaluation(suite, checkpoints, run.base_path, run.prepared, results,
-                                run.dtype, progress=lambda name: progress.line(f"  scored {name}"))
-    progress.line(f"evaluate: {scored} new (checkpoint, task) pairs scored, "
-                  f"{len(checkpoints) * len(suite.tasks) - scored} reused")
-    summary = summarize(suite, checkpoints, results)
+        outcome = run_evaluation(suite, checkpoints, inputs, results,
+                                 progress=lambda counts: progress.line(f"  evaluate: {counts}"))
+    progress.line(f"evaluate: {total} (checkpoint, task) pairs: {outcome.scored} scored, "
+                  f"{outcome.reused} reused (inputs unchanged), {len(outcome.failed)} failed")
+    for (name, task), reason in outcome.failed.items():
+        progress.line(f"  failed {name} {task}: {reason}")
+    summary = summarize(suite, checkpoints, results, inputs, outcome)
     write_summary(run_dir, summary)
     write_run(run_dir, run.model_copy(update={"primary_metric": suite.primary_metric,
                                               "eval": str(suite_path)}))
@@ -290,7 +296,7 @@ def log_eval(run_dir: Path, run: RunRecord, summary: list[EvaluationRecord]) -> 
     for record in summary:
         child = tracker.child(parent, record.checkpoint)
         rows = {f"eval.{record.task}.{k}": v for k, v in record.scores.items()}
-        tracker.log_metrics(child, [{"step": 0, **rows}])
+        tracker.log_metrics(child, [{"step": record.step or 0, **rows}])
 
 
 def set_up(exp: Experiment, tracking: str | None, progress: Progress,

@@ -10,11 +10,14 @@ import typer
 def export_command(run_dir: Path = typer.Argument(..., help="run directory"),
                    trial: str = typer.Option(..., "--trial", help="trial id (or train run name)"),
                    merge: bool = typer.Option(False, "--merge", help="fold the adapter in"),
-                   out: Path = typer.Option(..., "--out", help="output model directory")) -> None:
+                   out: Path = typer.Option(..., "--out", help="output model directory"),
+                   step: int | None = typer.Option(
+                       None, "--step", help="this training step's checkpoint (default: the "
+                       "trial's best under the sweep metric)")) -> None:
     """Export a trial's checkpoint as a Hugging Face model directory (adapter or merged)."""
     from codesweep.cli.console import ConsoleProgress, console
     from codesweep.export import export_run
 
-    export_run(run_dir.resolve(), trial, out, merge, log=ConsoleProgress().line)
+    export_run(run_dir.resolve(), trial, out, merge, log=ConsoleProgress().line, step=step)
     console.print(f"exported {trial} ({'merged' if merge else 'adapter + base reference'}) "
                   f"to {out}")
