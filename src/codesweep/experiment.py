@@ -199,6 +199,9 @@ def checkpoints_of(run_dir: Path, progress: Progress) -> list[CheckpointRef]:
     checkpoints = [BASE]
     for trial in read_trials(run_dir):
         retained = retained_checkpoints(trial.trial_id, trial.checkpoint)
+        if not retained and trial.checkpoint:  # not a local directory: its last one only
+            retained = [CheckpointRef(trial_id=trial.trial_id, path=trial.checkpoint,
+                                      step=trial.final.get("step"))]
         if retained:
             checkpoints += retained
         else:

@@ -119,9 +119,13 @@ class EvaluationRecord(Record):
     reason: str | None = None  # why a failed pair could not be scored
 
     def row(self) -> dict[str, Any]:
-        """The flat form summary.json and the report's tables use."""
-        return {"checkpoint": self.checkpoint, "step": self.step, "task": self.task,
-                "n": self.n, "status": self.status, "reason": self.reason, **self.scores}
+        """The flat form summary.json and the report's tables use (step, status and reason
+        only where they say something: a final-only or scored row stays as it was)."""
+        extra = {"step": self.step} if self.step is not None else {}
+        if self.status != "ok":
+            extra.update(status=self.status, reason=self.reason)
+        return {"checkpoint": self.checkpoint, "task": self.task, "n": self.n, **extra,
+                **self.scores}
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> EvaluationRecord:

@@ -51,8 +51,8 @@ def leaderboard(run_dir: Path) -> tuple[pd.DataFrame, str]:
 
 def _scored_rows(run_dir: Path) -> pd.DataFrame:
     """summary.json's scored rows (failed pairs have no scores to rank)."""
-    summary = pd.DataFrame([record.row() for record in read_summary(run_dir)])
-    summary = summary[summary["status"] == "ok"].drop(columns=["reason"])
+    records = [record for record in read_summary(run_dir) if record.status == "ok"]
+    summary = pd.DataFrame([{**record.row(), "step": record.step} for record in records])
     summary["step"] = summary["step"].astype("Int64")
     return summary
 
