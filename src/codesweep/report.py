@@ -40,7 +40,8 @@ def leaderboard(run_dir: Path) -> tuple[pd.DataFrame, str]:
     steps = chosen.groupby("checkpoint")["step"].first()
     params = {t.trial_id: {**t.params, "val_loss": _val_loss_at(t, steps.get(t.trial_id))}
               for t in read_trials(run_dir)}
-    table = wide.join(steps).join(pd.DataFrame.from_dict(params, orient="index"), how="left")
+    table = steps.to_frame().join(wide).join(pd.DataFrame.from_dict(params, orient="index"),
+                                              how="left")
     ranking = sweep_ranking(run_dir)
     sort_col, ascending = _sort_column(table, ranking, run.primary_metric or "edit_sim",
                                        higher_is_better)
