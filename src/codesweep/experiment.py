@@ -221,6 +221,7 @@ def check_slice(suite: EvalSuite, prepared: PreparedDataRef) -> None:
 def sweep(exp: Experiment, run: RunRecord, progress: Progress,
           resume: bool = False) -> list[TrialResult]:
     """Sweep (or reuse, or resume); write trials.json; log trials to MLflow."""
+    from codesweep.tracking import live_trial_logger
     from codesweep.tune.sweep import collect_trials, make_tuner
 
     if not resume and sweep_is_current(exp.run_dir, run):
@@ -232,7 +233,9 @@ def sweep(exp: Experiment, run: RunRecord, progress: Progress,
     base_spec = TrialSpec(recipe=exp.recipe, base_path=run.base_path, prepared=run.prepared,
                           train_dir=str(exp.run_dir / "train"),
                           eval_suite=str(suite_path) if suite_path else None)
-    trials = collect_trials(make_tuner(base_spec, exp.run_dir, resume=resume).fit())
+    live = live_trial_logger(run.tracking_uri, run.experiment, exp.run_dir, exp.recipe.name)
+    trials = collect_trials(make_tuner(base_spec, exp.run_dir, resume=resume,
+                                       callbacks=[live]).fit())
     if not any(t.checkpoint for t in trials):
         first_error = next((t.error for t in trials if t.error), "no checkpoint reported")
         raise CodesweepError(f"sweep: every trial failed; first error: {first_error}")

@@ -76,8 +76,10 @@ def max_concurrent(recipe: TuningRecipe) -> int:
     return max(1, int(cores // max(1, train.num_workers)))
 
 
-def make_tuner(base_spec: TrialSpec, run_dir: Path, resume: bool) -> Any:
-    """A Tuner for the spec's recipe, restored from `run_dir/sweep` when resuming."""
+def make_tuner(base_spec: TrialSpec, run_dir: Path, resume: bool,
+               callbacks: list[Any] | None = None) -> Any:
+    """A Tuner for the spec's recipe, restored from `run_dir/sweep` when resuming;
+    `callbacks`: Tune callbacks (live tracking)."""
     from ray import tune
 
     recipe = base_spec.recipe
@@ -95,7 +97,7 @@ def make_tuner(base_spec: TrialSpec, run_dir: Path, resume: bool) -> Any:
             search_alg=_searcher(recipe), scheduler=_scheduler(recipe),
             max_concurrent_trials=max_concurrent(recipe)),
         run_config=tune.RunConfig(
-            name=SWEEP_NAME, storage_path=str(run_dir.resolve()), verbose=1,
+            name=SWEEP_NAME, storage_path=str(run_dir.resolve()), verbose=1, callbacks=callbacks,
             # A driver that dies (not its workers: Train restarts those) is retried; its
             # Train run resumes from its newest checkpoint because its name is the trial id.
             failure_config=tune.FailureConfig(max_failures=recipe.train.max_failures)),
