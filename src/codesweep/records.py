@@ -121,7 +121,7 @@ class EvaluationRecord(Record):
     def row(self) -> dict[str, Any]:
         """The flat form summary.json and the report's tables use (step, status and reason
         only where they say something: a final-only or scored row stays as it was)."""
-        extra = {"step": self.step} if self.step is not None else {}
+        extra: dict[str, Any] = {"step": self.step} if self.step is not None else {}
         if self.status != "ok":
             extra.update(status=self.status, reason=self.reason)
         return {"checkpoint": self.checkpoint, "task": self.task, "n": self.n, **extra,

@@ -108,7 +108,8 @@ def live_trial_logger(uri: str, experiment: str, run_dir: Path, parent_name: str
         """Child run at trial start, metrics at their training steps as reported, and the
         run's end status (FAILED for an errored trial, KILLED for one left running)."""
 
-        def setup(self, **info: Any) -> None:
+        def setup(self, stop: Any = None, num_samples: Any = None,
+                  total_num_samples: Any = None, **info: Any) -> None:
             self.tracker = Tracker(uri, experiment, run_dir)
             self.parent = self.tracker.parent(parent_name, {})
             self.children: dict[str, str] = {}

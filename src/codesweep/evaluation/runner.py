@@ -303,7 +303,7 @@ def run_evaluation(suite: EvalSuite, checkpoints: list[CheckpointRef], inputs: E
     if not jobs:
         return outcome
     threads = max(1, int(suite.cpus_per_actor))
-    actor = ray.remote(num_cpus=suite.cpus_per_actor, num_gpus=suite.gpus_per_actor,
+    actor: Any = ray.remote(num_cpus=suite.cpus_per_actor, num_gpus=suite.gpus_per_actor,
                        max_restarts=0)(EvalWorker)
     actors = [actor.remote(threads, inputs.base_path, inputs.dtype)
               for _ in range(min(suite.num_actors, len(jobs)))]
