@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 CHECKPOINT_PATH_KEY = "checkpoint_path"  # the key TuneReportCallback uses
+SHUTDOWN_POLL_S = 0.2
 
 
 class HeldReports:
@@ -105,21 +106,28 @@ class EvalReportCallback(*_ray_callback_bases()):  # type: ignore[misc]
                 scheduling_strategy=_outside_trial_placement_group())
             score = task.remote(training_report.checkpoint.path, *self._score_args)
         self._held.add(result, score)
-        self._forward(wait=False)
+        self._forward()
 
     def after_controller_state_update(self, previous_state: Any, current_state: Any) -> None:
         """Called on every controller loop: forward the reports whose scores came in."""
-        self._forward(wait=False)
+        self._forward()
 
     async def before_controller_shutdown(self) -> None:
-        """Training is over: wait for the last scores so no report is lost."""
-        self._forward(wait=True)
+        """Training is over: wait for the last scores so no report is lost. The controller
+        is an asyncio actor: poll and sleep, as Ray's own validation does, instead of a
+        blocking `ray.get` on its event loop (which stalled the last report)."""
+        import asyncio
 
-    def _forward(self, wait: bool) -> None:
+        self._forward()
+        while len(self._held):
+            await asyncio.sleep(SHUTDOWN_POLL_S)
+            self._forward()
+
+    def _forward(self) -> None:
         import ray
 
         def is_done(ref: Any) -> bool:
-            return wait or bool(ray.wait([ref], timeout=0)[0])
+            return bool(ray.wait([ref], timeout=0)[0])
 
         for result in self._held.release(is_done, ray.get):
             self._tune_queue.put(with_sweep_metric(result, self._metric, self._mode))
