@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from codesweep import __version__
 from codesweep.config.loader import load_recipe
 from codesweep.config.schema import EvalSuite, TuningRecipe
-from codesweep.errors import CodesweepError
+from codesweep.errors import CodesweepError, did_you_mean
 from codesweep.records import (
     BASE,
     CheckpointRef,
@@ -146,7 +146,9 @@ def load_experiment(path: Path, overrides: list[str], run_dir: Path | None,
     root = storage_root(storage, recipe)
     target = plain_path(run_dir, "--run-dir").resolve() if run_dir else \
         default_run_dir(recipe, root)
-    return Experiment(path.resolve(), recipe, target, cache_root(cache, root), root, verify)
+    exp = Experiment(path.resolve(), recipe, target, cache_root(cache, root), root, verify)
+    check_sweep_metric(exp)  # the suite is a separate file: check it before Ray starts
+    return exp
 
 
 def default_run_dir(recipe: TuningRecipe, root: StorageRef) -> Path:
@@ -156,6 +158,32 @@ def default_run_dir(recipe: TuningRecipe, root: StorageRef) -> Path:
         if Path(recipe.run_dir).is_absolute():
             return local
     return root.child(recipe.run_dir or f"{RUNS_DIR}/{recipe.name}").local_path()
+
+
+def in_training_metrics(suite: EvalSuite) -> list[str]:
+    """The `eval.<task>.<metric>` names the in-training slice reports."""
+    names = []
+    for task in suite.in_training_tasks():
+        scores = [*task.metrics, *([f"pass@{k}" for k in task.k] if task.benchmark else [])]
+        names += [f"eval.{task.name}.{score}" for score in scores]
+    return names
+
+
+def check_sweep_metric(exp: Experiment) -> None:
+    """An `eval.*` sweep metric must be one the eval suite's in-training slice reports."""
+    metric = exp.recipe.sweep.metric
+    if not metric.startswith("eval."):
+        return
+    if not exp.recipe.eval:
+        raise CodesweepError(f"{exp.recipe_path}: sweep.metric {metric} needs an eval suite "
+                             "(eval: <suite.yaml> with in_training)")
+    suite_path = exp.sibling(exp.recipe.eval)
+    available = in_training_metrics(load_suite(suite_path))
+    if metric not in available:
+        raise CodesweepError(f"{exp.recipe_path}: sweep.metric {metric} is not reported by the "
+                             f"in_training slice of {suite_path.name}"
+                             f"{did_you_mean(metric, available)}; available: "
+                             f"{', '.join(available) or 'none (declare in_training)'}")
 
 
 def prepare_data(exp: Experiment, progress: Progress, force: bool = False) -> PreparedDataRef:
@@ -254,16 +282,29 @@ def load_suite(path: Path) -> EvalSuite:
 
 
 def checkpoints_of(run_dir: Path, progress: Progress) -> list[CheckpointRef]:
-    """The base model plus every trial's final checkpoint, in trial order."""
+    """The base model plus every retained checkpoint of every trial, in trial and step order."""
+    from codesweep.evaluation.best import retained_checkpoints
+
     checkpoints = [BASE]
     for trial in read_trials(run_dir):
-        if trial.checkpoint:
-            checkpoints.append(CheckpointRef(trial_id=trial.trial_id, path=trial.checkpoint,
-                                             step=trial.final.get("step")))
+        retained = retained_checkpoints(trial.trial_id, trial.checkpoint)
+        if not retained and trial.checkpoint:  # not a local directory: its last one only
+            retained = [CheckpointRef(trial_id=trial.trial_id, path=trial.checkpoint,
+                                      step=trial.final.get("step"))]
+        if retained:
+            checkpoints += retained
         else:
             progress.line(f"trial {trial.trial_id} has no checkpoint ({trial.status}): "
                           "not evaluated")
     return checkpoints
+
+
+def check_slice(suite: EvalSuite, prepared: PreparedDataRef) -> None:
+    """A slice larger than a task's split is an error now, not in every trial."""
+    from codesweep.evaluation.in_training import load_slice
+
+    if suite.in_training:
+        load_slice(suite, prepared, suite.in_training.examples, suite.in_training.tasks)
 
 
 def sweep(exp: Experiment, run: RunRecord, progress: Progress, resume: bool = False,
@@ -274,6 +315,7 @@ def sweep(exp: Experiment, run: RunRecord, progress: Progress, resume: bool = Fa
     `SweepInterrupted` raised. `on_trials` gets every trial's row whenever one changes (a
     live table)."""
     from codesweep.sweep_state import choose_action, clear_old_sweep, write_state
+    from codesweep.tracking import live_trial_logger
     from codesweep.tune.sweep import run_sweep
     from codesweep.tune.trial_board import board_callback
 
@@ -284,12 +326,18 @@ def sweep(exp: Experiment, run: RunRecord, progress: Progress, resume: bool = Fa
         return read_trials(exp.run_dir)
     if action == "fresh":
         clear_old_sweep(exp.run_dir)
+    suite_path = exp.sibling(exp.recipe.eval) if exp.recipe.eval else None
+    if suite_path:
+        check_slice(load_suite(suite_path), run.prepared)
     write_state(exp.run_dir, "running", run.sweep_key)
     base_spec = TrialSpec(recipe=exp.recipe, base_path=run.base_path, prepared=run.prepared,
-                          train_dir=str(exp.run_dir / "train"))
+                          train_dir=str(exp.run_dir / "train"),
+                          eval_suite=str(suite_path) if suite_path else None)
+    live = live_trial_logger(run.tracking_uri, run.experiment, exp.run_dir, exp.recipe.name,
+                             run.sweep_key)
     board = [board_callback(on_trials, exp.recipe.train.max_steps)] if on_trials else []
     trials, interrupted = run_sweep(base_spec, exp.run_dir, resume=action == "resume",
-                                    callbacks=board)
+                                    callbacks=[live, *board])
     if interrupted:
         sweep_interrupted(exp, run, trials)
     if not any(t.checkpoint for t in trials):
@@ -356,19 +404,23 @@ def trial_tags(trial: TrialResult, recipe: TuningRecipe) -> dict[str, str]:
 
 
 def evaluate(run_dir: Path, suite_path: Path, progress: Progress) -> list[EvaluationRecord]:
-    """Score the base model and every trial checkpoint; summary.json; MLflow eval metrics."""
-    from codesweep.evaluation.runner import run_evaluation, summarize
+    """Score the base model and every retained trial checkpoint; summary.json; MLflow."""
+    from codesweep.evaluation.runner import EvalInputs, content_hash, run_evaluation, summarize
 
     run = read_run(run_dir)
     suite = load_suite(suite_path)
     checkpoints = checkpoints_of(run_dir, progress)
     results = results_dir(run_dir)
+    inputs = EvalInputs(run.base_path, content_hash(run.base_path), run.prepared, run.dtype)
+    total = len(checkpoints) * len(suite.tasks)
     with progress.status(f"evaluate: {len(checkpoints)} checkpoints x {len(suite.tasks)} tasks"):
-        scored = run_evaluation(suite, checkpoints, run.base_path, run.prepared, results,
-                                run.dtype, progress=lambda name: progress.line(f"  scored {name}"))
-    progress.line(f"evaluate: {scored} new (checkpoint, task) pairs scored, "
-                  f"{len(checkpoints) * len(suite.tasks) - scored} reused")
-    summary = summarize(suite, checkpoints, results)
+        outcome = run_evaluation(suite, checkpoints, inputs, results,
+                                 progress=lambda counts: progress.line(f"  evaluate: {counts}"))
+    progress.line(f"evaluate: {total} (checkpoint, task) pairs: {outcome.scored} scored, "
+                  f"{outcome.reused} reused (inputs unchanged), {len(outcome.failed)} failed")
+    for (name, task), reason in outcome.failed.items():
+        progress.line(f"  failed {name} {task}: {reason}")
+    summary = summarize(suite, checkpoints, results, inputs, outcome)
     write_summary(run_dir, summary)
     write_run(run_dir, run.model_copy(update={"primary_metric": suite.primary_metric,
                                               "eval": str(suite_path)}))
@@ -385,7 +437,7 @@ def log_eval(run_dir: Path, run: RunRecord, summary: list[EvaluationRecord]) -> 
     for record in summary:
         child = tracker.child(parent, record.checkpoint)
         rows = {f"eval.{record.task}.{k}": v for k, v in record.scores.items()}
-        tracker.log_metrics(child, [{"step": 0, **rows}])
+        tracker.log_metrics(child, [{"step": record.step or 0, **rows}])
         if record.checkpoint == BASE.trial_id:
             tracker.finish(child)  # trial runs finish when logged; the base's run here
 

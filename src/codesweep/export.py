@@ -47,17 +47,31 @@ def trained_models(run_dir: Path) -> list[tuple[str, str | None, str]]:
     return trained
 
 
-def find_checkpoint(run_dir: Path, trial: str) -> tuple[Path, str]:
-    """(checkpoint dir, base model path) of a sweep trial or a `codesweep train` run."""
+def find_checkpoint(run_dir: Path, trial: str, step: int | None = None) -> tuple[Path, str]:
+    """(checkpoint dir, base model path) of a sweep trial or a `codesweep train` run: the
+    checkpoint of `step`, else the trial's best under the sweep metric, else its last."""
     trained = trained_models(run_dir)
     ids = [name for name, _, _ in trained]
     for name, checkpoint, base in trained:
         if name == trial and checkpoint:
-            return Path(checkpoint), base
+            return _pick_step(run_dir, trial, Path(checkpoint), step), base
         if name == trial:
             raise CodesweepError(f"--trial {trial}: this trial left no checkpoint (it failed)")
     raise CodesweepError(f"--trial {trial!r}: not in this run{did_you_mean(trial, ids)}; "
                          f"trials: {', '.join(ids)}")
+
+
+def _pick_step(run_dir: Path, trial: str, last: Path, step: int | None) -> Path:
+    from codesweep.evaluation.best import best_steps, retained_checkpoints
+
+    retained = {ref.step: Path(str(ref.path)) for ref in retained_checkpoints(trial, str(last))}
+    if step is not None:
+        if step not in retained:
+            raise CodesweepError(f"--step {step}: trial {trial} kept no checkpoint of that "
+                                 f"step; kept steps: {', '.join(map(str, retained)) or 'none'}")
+        return retained[step]
+    best = best_steps(run_dir).get(trial) if has_trials(run_dir) else None
+    return retained.get(best, last) if best is not None else last
 
 
 def export_checkpoint(base_path: str, checkpoint: Path, out: Path, merge: bool,
@@ -115,10 +129,11 @@ def _load_dequantized(base_path: str, checkpoint: Path, bits: int, dtype: str,
 
 
 def export_run(run_dir: Path, trial: str, out: Path, merge: bool,
-               log: Callable[[str], None]) -> Path:
-    """Export `trial` of `run_dir` to `out` with the run's recipe; record what was exported.
-    The directory is written next to `out` and renamed into place when complete."""
-    checkpoint, base_path = find_checkpoint(run_dir, trial)
+               log: Callable[[str], None], step: int | None = None) -> Path:
+    """Export `trial` of `run_dir` (its best checkpoint unless `step` names one) to `out`
+    with the run's recipe; record what was exported. The directory is written next to `out`
+    and renamed into place when complete."""
+    checkpoint, base_path = find_checkpoint(run_dir, trial, step)
     recipe_file = run_dir / RECIPE
     recipe = load_recipe(recipe_file, TuningRecipe) if recipe_file.is_file() else None
     if out.exists() and any(out.iterdir()):

@@ -53,6 +53,7 @@ class TrialSpec(Record):
     base_path: str
     prepared: PreparedDataRef
     train_dir: str | None = None  # where Ray Train keeps each trial's checkpoints
+    eval_suite: str | None = None  # the suite whose in_training slice scores each checkpoint
 
 
 class TrialResult(Record):
@@ -113,13 +114,26 @@ class EvaluationRecord(Record):
     task: str
     n: int
     scores: dict[str, float]
+    step: int | None = None  # the trial's training step (None: the base, or a final-only run)
+    status: Literal["ok", "failed"] = "ok"
+    reason: str | None = None  # why a failed pair could not be scored
 
     def row(self) -> dict[str, Any]:
-        """The flat form summary.json and the report's tables use."""
-        return {"checkpoint": self.checkpoint, "task": self.task, "n": self.n, **self.scores}
+        """The flat form summary.json and the report's tables use (step, status and reason
+        only where they say something: a final-only or scored row stays as it was)."""
+        extra: dict[str, Any] = {"step": self.step} if self.step is not None else {}
+        if self.status != "ok":
+            extra.update(status=self.status, reason=self.reason)
+        return {"checkpoint": self.checkpoint, "task": self.task, "n": self.n, **extra,
+                **self.scores}
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> EvaluationRecord:
         """The record of a flat summary row."""
-        scores = {k: v for k, v in row.items() if k not in ("checkpoint", "task", "n")}
-        return cls(checkpoint=row["checkpoint"], task=row["task"], n=row["n"], scores=scores)
+        scores = {k: v for k, v in row.items() if k not in SUMMARY_FIELDS}
+        return cls(checkpoint=row["checkpoint"], task=row["task"], n=row["n"], scores=scores,
+                   step=row.get("step"), status=row.get("status", "ok"),
+                   reason=row.get("reason"))
+
+
+SUMMARY_FIELDS = ("checkpoint", "step", "task", "n", "status", "reason")

@@ -12,7 +12,7 @@ import pandas as pd
 from codesweep.config.loader import load_recipe
 from codesweep.config.schema import EvalSuite, TuningRecipe
 from codesweep.fileio import write_text
-from codesweep.records import EvaluationRecord, TrialResult
+from codesweep.records import SUMMARY_FIELDS, TrialResult
 from codesweep.rundir import read_run, read_summary, read_trials, results_dir
 
 
@@ -36,48 +36,55 @@ SHORT_METRICS = {"exact_match": "EM", "edit_sim": "edit", "codebleu": "cbleu",
 
 
 def leaderboard(run_dir: Path) -> tuple[pd.DataFrame, str]:
-    """One row per checkpoint: status, step, n, eval scores per task (primary metric first),
-    trial params and val loss; best first."""
+    """One row per trial's best checkpoint plus the base: status, step, split, n, eval scores
+    per task (each task's primary metric first), trial params and val loss; best first in the
+    ranking metric's direction (the sweep's eval metric when it has one)."""
+    from codesweep.evaluation.best import best_steps, sweep_ranking
+    from codesweep.metrics import higher_is_better
+
     run = read_run(run_dir)
-    records = read_summary(run_dir)
     primary = run.primary_metric or "edit_sim"
-    wide = metric_columns(records, primary)
+    summary = _scored_rows(run_dir)
+    chosen = _best_rows(summary, best_steps(run_dir))
+    steps = chosen.groupby("checkpoint")["step"].first()
     trials = read_trials(run_dir)
-    params = {t.trial_id: {**t.params, "val_loss": t.final.get("val_loss")} for t in trials}
-    table = wide.join(pd.DataFrame.from_dict(params, orient="index"), how="left")
-    sort_col = next((c for c in table.columns if c.endswith(f"/{primary}")), table.columns[0])
-    table = table.sort_values(sort_col, ascending=not _higher_is_better(sort_col))
-    facts = checkpoint_facts(records, trials, _max_steps(run_dir), _splits(run_dir))
+    params = {t.trial_id: {**t.params, "val_loss": _val_loss_at(t, steps.get(t.trial_id))}
+              for t in trials}
+    table = metric_columns(chosen, summary, primary).join(
+        pd.DataFrame.from_dict(params, orient="index"), how="left")
+    sort_col, ascending = _sort_column(table, sweep_ranking(run_dir), primary, higher_is_better)
+    table = table.sort_values(sort_col, ascending=ascending)
+    facts = checkpoint_facts(chosen, trials, _max_steps(run_dir), _splits(run_dir))
     table = facts.join(table, how="right")
     table.index.name = "checkpoint"
     return table.reset_index(), sort_col
 
 
-def metric_columns(records: list[EvaluationRecord], primary: str) -> pd.DataFrame:
+def metric_columns(chosen: pd.DataFrame, summary: pd.DataFrame, primary: str) -> pd.DataFrame:
     """Scores as `task/metric` columns indexed by checkpoint, each task's primary metric first,
     then the others in the suite's order (not alphabetical)."""
-    rows = [{"checkpoint": r.checkpoint, f"{r.task}/{name}": value}
-            for r in records for name, value in r.scores.items()]
-    wide = pd.DataFrame(rows).groupby("checkpoint").first()
+    metric_cols = [c for c in summary.columns if c not in SUMMARY_FIELDS]
+    wide = chosen.pivot_table(index="checkpoint", columns="task", values=metric_cols)
     wide = wide.dropna(axis=1, how="all")  # a metric only some tasks have
+    wide.columns = [f"{task}/{metric}" for metric, task in wide.columns]
     order = sorted(wide.columns, key=lambda c: (c.split("/")[0], c.split("/")[1] != primary))
     return wide[order]
 
 
-def checkpoint_facts(records: list[EvaluationRecord], trials: list[TrialResult],
+def checkpoint_facts(chosen: pd.DataFrame, trials: list[TrialResult],
                      max_steps: int | None, splits: dict[str, str]) -> pd.DataFrame:
-    """status (finished / stopped early at step S / failed), step, split and n per
-    checkpoint (split and n of its first task)."""
+    """status (finished / stopped early at step S / failed), the scored checkpoint's step,
+    split and n per checkpoint (split and n of its first task)."""
     by_id = {t.trial_id: t for t in trials}
-    facts = {}
-    for record in records:
-        if record.checkpoint in facts:
+    facts: dict[str, dict[str, Any]] = {}
+    for row in chosen.to_dict("records"):
+        name = str(row["checkpoint"])
+        if name in facts:
             continue
-        trial = by_id.get(record.checkpoint)
-        step = trial.final.get("step") if trial else None
-        facts[record.checkpoint] = {"status": trial_status(trial, max_steps),
-                                    "step": "-" if step is None else int(step),
-                                    "split": splits.get(record.task, "-"), "n": record.n}
+        step = row.get("step")
+        facts[name] = {"status": trial_status(by_id.get(name), max_steps),
+                       "step": "-" if step is None or pd.isna(step) else int(step),
+                       "split": splits.get(str(row["task"]), "-"), "n": row["n"]}
     return pd.DataFrame.from_dict(facts, orient="index")
 
 
@@ -153,10 +160,44 @@ def short_name(column: str, tasks: int) -> str:
     task, metric = column.split("/", 1)
     short = SHORT_METRICS.get(metric, metric)
     return f"{task}/{short}" if tasks > 1 else short
+def _scored_rows(run_dir: Path) -> pd.DataFrame:
+    """summary.json's scored rows (failed pairs have no scores to rank)."""
+    records = [record for record in read_summary(run_dir) if record.status == "ok"]
+    summary = pd.DataFrame([{**record.row(), "step": record.step} for record in records])
+    summary["step"] = summary["step"].astype("Int64")
+    return summary
+
+
+def _best_rows(summary: pd.DataFrame, best: dict[str, int]) -> pd.DataFrame:
+    """The base's rows and, per trial, the rows of its best step (its last without one)."""
+    last = summary.groupby("checkpoint")["step"].transform("max")
+    keep = [name == "base" or step == best.get(name, newest)
+            for name, step, newest in zip(summary["checkpoint"], summary["step"], last,
+                                          strict=True)]
+    return summary[keep]
+
+
+def _val_loss_at(trial: Any, step: Any) -> Any:
+    """The validation loss the trial reported at `step` (its final one when unknown)."""
+    rows = [row for row in trial.history if step is not None and row.get("step") == step]
+    return rows[0].get("val_loss") if rows else trial.final.get("val_loss")
+
+
+def _sort_column(table: pd.DataFrame, ranking: Any, primary: str,
+                 higher_is_better: Any) -> tuple[str, bool]:
+    """(column, ascending): the sweep's eval metric when it has one, else the primary."""
+    if ranking.metric.startswith("eval."):
+        _, task, metric = ranking.metric.split(".")
+        if f"{task}/{metric}" in table.columns:
+            return f"{task}/{metric}", not ranking.higher_is_better
+    column = next((c for c in table.columns if c.endswith(f"/{primary}")), table.columns[0])
+    return column, not higher_is_better(column.rsplit("/", 1)[-1])
 
 
 def cell(value: Any) -> str:
     """A table cell: floats to 4 significant digits, NaN as a dash."""
+    if value is None or value is pd.NA:
+        return "-"
     if isinstance(value, float):
         return "-" if math.isnan(value) else f"{value:.4g}"
     return str(value)
@@ -280,6 +321,36 @@ def example_completions(run_dir: Path, trial_id: str, limit: int = 3) -> list[Ex
     return examples
 
 
+def plot_eval_steps(run_dir: Path, out: Path) -> list[Path]:
+    """One PNG per eval (task, metric): its value against training step, a line per trial
+    (the base as a dashed horizontal line)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    summary = _scored_rows(run_dir)
+    metrics = [c for c in summary.columns if c not in SUMMARY_FIELDS]
+    written = []
+    for task, rows in summary.groupby("task"):
+        for metric in [m for m in metrics if rows[m].notna().any()]:
+            fig, ax = plt.subplots(figsize=(6, 3.5))
+            for name, trial in rows[rows["checkpoint"] != "base"].groupby("checkpoint"):
+                trial = trial.sort_values("step")
+                ax.plot(trial["step"].astype(float), trial[metric], marker="o", label=name)
+            for value in rows.loc[rows["checkpoint"] == "base", metric]:
+                ax.axhline(value, color="#888888", linestyle="--", label="base")
+            ax.set_xlabel("step")
+            ax.set_ylabel(f"{task}/{metric}")
+            ax.legend(fontsize=7)
+            fig.tight_layout()
+            path = out / f"steps_{task}_{metric.replace('@', '_at_')}.png"
+            fig.savefig(path, dpi=120)
+            plt.close(fig)
+            written.append(path)
+    return written
+
+
 def build_report(run_dir: Path) -> Leaderboard:
     """Write report/ (Markdown + PNGs); return the leaderboard for printing."""
     table, sort_col = leaderboard(run_dir)
@@ -294,4 +365,5 @@ def build_report(run_dir: Path) -> Leaderboard:
     for column in metric_plot_columns(table):
         plot_metric(table, column, out / f"eval_{column.replace('/', '_')}.png")
     plot_losses(run_dir, out / "loss_curves.png")
+    plot_eval_steps(run_dir, out)
     return board

@@ -104,3 +104,55 @@ class Tracker:
     def log_artifacts(self, run_id: str, directory: Path, under: str) -> None:
         """Attach a directory's files (an adapter, the report) under `under/`."""
         self.client.log_artifacts(run_id, str(directory), under)
+
+def live_trial_logger(uri: str, experiment: str, run_dir: Path, parent_name: str,
+                      sweep_key: str) -> Any:
+    """A Tune callback that gives each trial its MLflow child run while the sweep runs."""
+    from ray.tune import Callback
+
+    class LiveTrialLogger(Callback):
+        """Child run at trial start, metrics at their training steps as reported, and the
+        run's end status (FAILED for an errored trial, KILLED for one left running)."""
+
+        def setup(self, stop: Any = None, num_samples: Any = None,
+                  total_num_samples: Any = None, **info: Any) -> None:
+            self.tracker = Tracker(uri, experiment, run_dir)
+            self.parent = self.tracker.parent(parent_name, sweep_key, {})
+            self.children: dict[str, str] = {}
+
+        def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+            child = self.tracker.child(self.parent, trial.trial_id)
+            self.children[trial.trial_id] = child
+            self.tracker.log_params(child, dict(trial.config))
+
+        def on_trial_result(self, iteration: int, trials: list, trial: Any,
+                            result: dict[str, Any], **info: Any) -> None:
+            if trial.trial_id in self.children:
+                self.tracker.log_metrics(self.children[trial.trial_id], [finite(result)])
+
+        def on_trial_complete(self, iteration: int, trials: list, trial: Any,
+                              **info: Any) -> None:
+            self._end(trial, "FINISHED")
+
+        def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+            self._end(trial, "FAILED")
+
+        def on_experiment_end(self, trials: list, **info: Any) -> None:
+            for trial in trials:
+                self._end(trial, "KILLED")  # still open: the sweep ended without it
+
+        def _end(self, trial: Any, status: str) -> None:
+            child = self.children.pop(trial.trial_id, None)
+            if child:
+                self.tracker.finish(child, status)
+
+    return LiveTrialLogger()
+
+
+def finite(result: dict[str, Any]) -> dict[str, Any]:
+    """A Tune result's finite numbers (a failed score's ±inf sentinel is not a metric)."""
+    import math
+
+    return {key: value for key, value in result.items()
+            if isinstance(value, (int, float)) and not isinstance(value, bool)
+            and math.isfinite(value)}

@@ -71,10 +71,11 @@ def summary_table(summary: list[EvaluationRecord]) -> Table:
     """Evaluation summary: one row per (checkpoint, task) with its corpus-level scores."""
     metrics = list(dict.fromkeys(name for record in summary for name in record.scores))
     view = Table(title="Evaluation")
-    for column in ["checkpoint", "task", "n", *metrics]:
+    for column in ["checkpoint", "step", "task", "n", "status", *metrics]:
         view.add_column(column, justify="left" if column in ("checkpoint", "task") else "right")
     for record in summary:
-        view.add_row(record.checkpoint, record.task, str(record.n),
+        view.add_row(record.checkpoint, cell(record.step), record.task, str(record.n),
+                     record.status if record.status == "ok" else f"failed: {record.reason}",
                      *(cell(record.scores.get(name, float("nan"))) for name in metrics))
     return view
 

@@ -219,17 +219,46 @@ class SchedulerConfig(Section):
     reduction_factor: int = Field(2, ge=2)
 
 
+LOSS_METRICS = ("val_loss", "train_loss")
+
+
+def metric_mode(metric: str) -> Literal["min", "max"]:
+    """Tune's mode for a sweep metric: losses fall, `eval.<task>.<metric>` follows the metric
+    registry's `higher_is_better` (so `wer` is minimized)."""
+    if metric in LOSS_METRICS:
+        return "min"
+    parts = metric.split(".")
+    if len(parts) != 3 or parts[0] != "eval" or not all(parts):
+        raise ValueError(f"sweep.metric: {metric!r} is neither {' nor '.join(LOSS_METRICS)} "
+                         "nor eval.<task>.<metric>")
+    from codesweep.metrics import higher_is_better  # lazy: the metric modules are heavy
+
+    try:
+        return "max" if higher_is_better(parts[2]) else "min"
+    except CodesweepError as exc:
+        raise ValueError(f"sweep.metric {metric}: {exc}") from None
+
+
 class SweepConfig(Section):
     """Ray Tune + Optuna (TPE) over dotted recipe keys."""
 
     num_trials: int = Field(2, ge=1)
-    metric: str = "val_loss"
-    mode: Literal["min", "max"] = "min"
+    metric: str = Field("val_loss", description="val_loss, train_loss or eval.<task>.<metric>")
+    mode: Literal["min", "max"] | None = Field(None, description="null = the metric's direction")
     seed: int = 0
     space: dict[str, SearchDomain] = {}
     points_to_evaluate: list[dict[str, Any]] = []
     scheduler: SchedulerConfig = SchedulerConfig()
     max_concurrent_trials: int | None = Field(None, ge=1, description="null = from resources")
+
+    @model_validator(mode="after")
+    def _mode_follows_metric(self) -> SweepConfig:
+        derived = metric_mode(self.metric)
+        if self.mode is not None and self.mode != derived:
+            raise ValueError(f"sweep.mode: {self.mode} contradicts sweep.metric {self.metric} "
+                             f"(its direction is {derived}); drop sweep.mode or set {derived}")
+        self.mode = derived
+        return self
 
     @model_validator(mode="after")
     def _points_name_searched_keys(self) -> SweepConfig:
@@ -409,6 +438,13 @@ class EvalTask(Section):
         return self
 
 
+class InTrainingSlice(Section):
+    """The fast slice of the suite scored on every checkpoint while the sweep trains."""
+
+    tasks: list[str] | None = Field(None, description="task names; null = every task")
+    examples: int = Field(32, ge=1, description="first N examples of each task")
+
+
 class EvalSuite(Section):
     """An evaluation suite: tasks scored for the base model and every checkpoint."""
 
@@ -418,6 +454,30 @@ class EvalSuite(Section):
     cpus_per_actor: float = Field(1.0, gt=0)
     gpus_per_actor: float = Field(0, ge=0)
     primary_metric: str = Field("edit_sim", description="ranks the leaderboard")
+    in_training: InTrainingSlice | None = Field(
+        None, description="scored on every checkpoint while the sweep runs")
+
+    @model_validator(mode="after")
+    def _slice_fits_tasks(self) -> EvalSuite:
+        if self.in_training is None:
+            return self
+        names = [task.name for task in self.tasks]
+        for name in self.in_training.tasks or []:
+            if name not in names:
+                raise ValueError(f"in_training.tasks: {name!r} is not a task of this suite"
+                                 f"{did_you_mean(name, names)}; tasks: {', '.join(names)}")
+        for task in self.in_training_tasks():
+            if self.in_training.examples > task.max_examples:
+                raise ValueError(f"in_training.examples: {self.in_training.examples} is more "
+                                 f"than task {task.name}'s max_examples {task.max_examples}")
+        return self
+
+    def in_training_tasks(self) -> list[EvalTask]:
+        """The tasks scored while the sweep runs (none without `in_training`)."""
+        if self.in_training is None:
+            return []
+        chosen = self.in_training.tasks
+        return [task for task in self.tasks if chosen is None or task.name in chosen]
 
 
 def dotted_set(data: dict[str, Any], key: str, value: Any) -> None:

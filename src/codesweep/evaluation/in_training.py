@@ -38,6 +38,8 @@ def load_slice(suite: EvalSuite, prepared: PreparedDataRef, examples: int,
     """
     from codesweep.evaluation.runner import load_examples
 
+    if isinstance(prepared, Path):  # a bare prepared-data directory (no content key known)
+        prepared = PreparedDataRef(root=str(prepared), key="")
     known = {task.name: task for task in suite.tasks}
     unknown = sorted(set(tasks or []) - set(known))
     if unknown:

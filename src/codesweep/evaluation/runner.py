@@ -1,8 +1,14 @@
-"""Spread (checkpoint x task) evaluations over Ray actors, one model per actor.
+"""Spread (checkpoint x task) evaluations over Ray actors.
 
-Results live in `<run_dir>/eval/results/<checkpoint>__<task>.parquet`, one row per example;
-a pair whose file exists for the same suite settings is skipped, so re-runs only score
-what is new.
+Each result is keyed by everything that determines it (`pair_key`): the base model's
+identity, the adapter checkpoint's content hash, the prepared data's key and the task's
+settings. Results live in `<run_dir>/eval/results/<key>.parquet`, one row per example, each
+written atomically as soon as its (checkpoint, task) pair is scored: a re-run scores only the
+pairs whose key has no file (changed inputs, or pairs lost to a killed actor or a failure)
+and reuses the rest. An actor loads the base once and scores every plain LoRA checkpoint
+given to it in mixed-adapter batches (`MultiAdapterEngine`); a checkpoint that does not share
+the base (own tokenizer, full fine-tune) is loaded on its own. A pair that cannot be scored
+is recorded as failed with its reason and the others go on.
 """
 
 from __future__ import annotations
@@ -10,8 +16,11 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pyarrow.parquet as pq
@@ -28,9 +37,54 @@ def task_key(task: EvalTask) -> str:
     return hashlib.sha256(task.model_dump_json().encode()).hexdigest()[:12]
 
 
-def result_path(results_dir: Path, checkpoint: str, task: EvalTask) -> Path:
+WHOLE_HASH_BYTES = 256 * 2**20  # larger files (a hub base's shards) hash by name and size
+
+
+def content_hash(location: str | None) -> str:
+    """Hash of a model directory's files (a hub id or missing path: the name itself)."""
+    digest = hashlib.sha256(str(location).encode())
+    root = Path(str(location))
+    if location is None or not root.is_dir():
+        return digest.hexdigest()[:16]
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        size = path.stat().st_size
+        digest.update(f"{path.relative_to(root)}:{size}".encode())
+        if size <= WHOLE_HASH_BYTES:
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def adapter_hash(checkpoint: CheckpointRef) -> str:
+    """The adapter's weights and config (not optimizer or RNG state); 'base' for the base."""
+    if checkpoint.path is None:
+        return "base"
+    root = Path(checkpoint.path)
+    digest = hashlib.sha256()
+    for path in sorted(root.glob("adapter_*")) + sorted(root.glob("model*.safetensors")) + \
+            sorted(root.glob("tokenizer*")):
+        digest.update(path.name.encode() + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class EvalInputs:
+    """What every pair of one evaluation shares: the base model and the prepared data."""
+
+    base_path: str
+    base_hash: str
+    prepared: PreparedDataRef
+    dtype: str = "auto"
+
+
+def pair_key(inputs: EvalInputs, adapter: str, task: EvalTask) -> str:
+    """The key of one (checkpoint, task) result: a changed input gives a new key."""
+    payload = "|".join([inputs.base_hash, adapter, inputs.prepared.key, task_key(task)])
+    return hashlib.sha256(payload.encode()).hexdigest()[:20]
+
+
+def result_path(results_dir: Path, key: str) -> Path:
     """Where one (checkpoint, task) pair's rows are stored."""
-    return results_dir / f"{checkpoint}__{task.name}__{task_key(task)}.parquet"
+    return results_dir / f"{key}.parquet"
 
 
 def load_examples(prepared: PreparedDataRef, task: EvalTask) -> pd.DataFrame:
@@ -110,93 +164,209 @@ def _execute(rows: pd.DataFrame, task: EvalTask) -> pd.DataFrame:
                        reason=[r.reason for r in results])
 
 
-class EvalWorker:
-    """Ray actor body: load one checkpoint at a time and score tasks with it."""
 
-    def __init__(self, torch_threads: int) -> None:
+@dataclass(frozen=True)
+class Pair:
+    """One (checkpoint, task) to score and the file its rows go to."""
+
+    checkpoint: CheckpointRef
+    task: EvalTask
+    path: str
+
+
+@dataclass
+class Job:
+    """Checkpoints scored together on one task: plain adapters share one mixed batch run."""
+
+    task: EvalTask
+    pairs: list[Pair]
+    examples: pd.DataFrame
+    mixed: bool
+
+
+@dataclass
+class Outcome:
+    """What an evaluation did: pairs scored now, reused, and failed (label -> reason)."""
+
+    scored: int = 0
+    reused: int = 0
+    failed: dict[tuple[str, str], str] = field(default_factory=dict)
+
+
+def label(checkpoint: CheckpointRef) -> str:
+    """A checkpoint's name in progress lines and failure records: trial@step or base."""
+    return checkpoint.trial_id if checkpoint.step is None else \
+        f"{checkpoint.trial_id}@{checkpoint.step}"
+
+
+def _store(pair: Pair, rows: pd.DataFrame) -> None:
+    frame = rows.assign(checkpoint=pair.checkpoint.trial_id, step=pair.checkpoint.step,
+                        task=pair.task.name)
+    # a crash never leaves half a Parquet file that a re-run would take as scored
+    write_atomic(Path(pair.path), functools.partial(_write_parquet, frame))
+
+
+class EvalWorker:
+    """Ray actor body: the base loaded once; adapters attached as jobs name them."""
+
+    def __init__(self, torch_threads: int, base_path: str, dtype: str) -> None:
         import torch
 
         torch.set_num_threads(max(1, torch_threads))
+        self.base_path, self.dtype = base_path, dtype
+        self.engine: Any = None
 
-    def evaluate(self, base_path: str, checkpoint: CheckpointRef,
-                 tasks: list[tuple[EvalTask, pd.DataFrame]],
-                 dtype: str) -> list[tuple[str, pd.DataFrame, dict[str, float]]]:
+    def evaluate(self, job: Job) -> dict[str, str]:
+        """Score a job, writing each pair's rows as soon as it is scored; return
+        {result path: failure reason} for the pairs that could not be scored."""
+        try:
+            return self._mixed(job) if job.mixed else self._alone(job)
+        except Exception as exc:  # noqa: BLE001  (the pairs are recorded failed, others go on)
+            return {pair.path: _one_line(exc) for pair in job.pairs}
+
+    def _mixed(self, job: Job) -> dict[str, str]:
+        from codesweep.evaluation.multi_adapter import BASE, MultiAdapterEngine
+
+        if self.engine is None:
+            self.engine = MultiAdapterEngine(self.base_path, self.dtype)
+        names = []
+        for pair in job.pairs:
+            name = BASE if pair.checkpoint.path is None else label(pair.checkpoint)
+            if name != BASE and name not in self.engine.adapters:
+                self.engine.add_adapter(name, pair.checkpoint.path)
+            names.append(name)
+        prompts = job.examples["prompt"].tolist()
+        predictions = self.engine.generate(
+            [(name, prompt) for name in names for prompt in prompts], job.task.generation)
+        return self._score_each(job, [predictions[i * len(prompts):(i + 1) * len(prompts)]
+                                      for i in range(len(names))])
+
+    def _alone(self, job: Job) -> dict[str, str]:
         from codesweep.evaluation.generate import generate, load_for_generation
 
-        model, tokenizer = load_for_generation(base_path, checkpoint.path, dtype)
-        results = []
-        for task, frame in tasks:
-            predictions = generate(model, tokenizer, frame["prompt"].tolist(), task.generation)
-            rows = score_rows(frame, predictions, task)
-            results.append((task.name, rows, task_scores(task, rows)))
-        return results
+        outputs = []
+        for pair in job.pairs:
+            model, tokenizer = load_for_generation(self.base_path, pair.checkpoint.path,
+                                                   self.dtype)
+            outputs.append(generate(model, tokenizer, job.examples["prompt"].tolist(),
+                                    job.task.generation))
+        return self._score_each(job, outputs)
+
+    def _score_each(self, job: Job, outputs: list[list[str]]) -> dict[str, str]:
+        failed = {}
+        for pair, predictions in zip(job.pairs, outputs, strict=True):
+            try:
+                _store(pair, score_rows(job.examples, predictions, job.task))
+            except Exception as exc:  # noqa: BLE001  (e.g. the sandbox is unavailable)
+                failed[pair.path] = _one_line(exc)
+        return failed
 
 
-def pending_work(suite: EvalSuite, checkpoints: list[CheckpointRef], results_dir: Path,
-                 prepared: PreparedDataRef
-                 ) -> dict[CheckpointRef, list[tuple[EvalTask, pd.DataFrame]]]:
-    """The (checkpoint -> tasks) pairs that have no stored results yet."""
-    examples = {task.name: load_examples(prepared, task) for task in suite.tasks}
-    work: dict[CheckpointRef, list[tuple[EvalTask, pd.DataFrame]]] = {}
-    for checkpoint in checkpoints:
-        todo = [(task, examples[task.name]) for task in suite.tasks
-                if not result_path(results_dir, checkpoint.trial_id, task).is_file()]
-        if todo:
-            work[checkpoint] = todo
-    return work
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[-1] if text else ''}"
 
 
-def run_evaluation(suite: EvalSuite, checkpoints: list[CheckpointRef], base_path: str,
-                   prepared: PreparedDataRef, results_dir: Path, dtype: str = "auto",
-                   progress: Callable[[str], None] | None = None) -> int:
-    """Evaluate every pending pair on Ray actors; return how many pairs were scored."""
+def plan(suite: EvalSuite, checkpoints: list[CheckpointRef], results_dir: Path,
+         inputs: EvalInputs) -> tuple[list[Job], int]:
+    """The jobs for every pair without a stored result, and how many pairs are reused."""
+    from codesweep.evaluation.multi_adapter import shares_base
+
+    keys = {checkpoint: adapter_hash(checkpoint) for checkpoint in checkpoints}
+    jobs, reused = [], 0
+    for task in suite.tasks:
+        pairs = [Pair(c, task, str(result_path(results_dir, pair_key(inputs, keys[c], task))))
+                 for c in checkpoints]
+        todo = [pair for pair in pairs if not Path(pair.path).is_file()]
+        reused += len(pairs) - len(todo)
+        if not todo:
+            continue
+        examples = load_examples(inputs.prepared, task)
+        mixable = [p for p in todo if p.checkpoint.path is None
+                   or shares_base(Path(p.checkpoint.path))]
+        jobs += [Job(task, chunk, examples, True) for chunk in _chunks(mixable, suite.num_actors)]
+        jobs += [Job(task, [p], examples, False) for p in todo if p not in mixable]
+    return jobs, reused
+
+
+def _chunks(pairs: list[Pair], parts: int) -> list[list[Pair]]:
+    """`pairs` in up to `parts` contiguous chunks of near-equal size."""
+    size = -(-len(pairs) // max(1, parts))  # ceil
+    return [pairs[start:start + size] for start in range(0, len(pairs), size)] if pairs else []
+
+
+def run_evaluation(suite: EvalSuite, checkpoints: list[CheckpointRef], inputs: EvalInputs,
+                   results_dir: Path, progress: Callable[[str], None] | None = None) -> Outcome:
+    """Score every pair without a stored result on Ray actors; say what was done."""
     import ray
-    from ray.util import ActorPool
 
     from codesweep.ray_runtime import ensure_ray
     from codesweep.waits import wait_for_actors
 
     results_dir.mkdir(parents=True, exist_ok=True)
-    work = pending_work(suite, checkpoints, results_dir, prepared)
-    if not work:
-        return 0  # all scored already: no Ray start (about 10 s) for nothing
+    jobs, reused = plan(suite, checkpoints, results_dir, inputs)
+    outcome = Outcome(reused=reused)
+    if not jobs:
+        return outcome  # all scored already: no Ray start (about 10 s) for nothing
     ensure_ray()
     threads = max(1, int(suite.cpus_per_actor))
-    actor = ray.remote(num_cpus=suite.cpus_per_actor, num_gpus=suite.gpus_per_actor)(EvalWorker)
-    actors = [actor.remote(threads) for _ in range(min(suite.num_actors, len(work)))]
+    actor: Any = ray.remote(num_cpus=suite.cpus_per_actor, num_gpus=suite.gpus_per_actor,
+                       max_restarts=0)(EvalWorker)
+    actors = [actor.remote(threads, inputs.base_path, inputs.dtype)
+              for _ in range(min(suite.num_actors, len(jobs)))]
     wait_for_actors(actors, "evaluate", {"CPU": suite.cpus_per_actor,
                                          "GPU": suite.gpus_per_actor})
-    pool = ActorPool(actors)
-    jobs = list(work.items())
-    scored = 0
-    outputs_per_job = pool.map(
-        lambda actor, job: actor.evaluate.remote(base_path, job[0], job[1], dtype), jobs)
-    for (checkpoint, _), outputs in zip(jobs, outputs_per_job, strict=True):
-        for task_name, rows, _scores in outputs:
-            task = next(t for t in suite.tasks if t.name == task_name)
-            frame = rows.assign(checkpoint=checkpoint.trial_id, task=task_name)
-            # a crash never leaves half a Parquet file that a re-run would take as scored
-            write_atomic(result_path(results_dir, checkpoint.trial_id, task),
-                         functools.partial(_write_parquet, frame))
-            scored += 1
+    pending = {actors[i % len(actors)].evaluate.remote(job): job for i, job in enumerate(jobs)}
+    total, start = sum(len(job.pairs) for job in jobs), time.monotonic()
+    while pending:
+        [ref], _ = ray.wait(list(pending), num_returns=1)
+        job = pending.pop(ref)
+        failures = _job_failures(ref, job)
+        for pair in job.pairs:
+            if pair.path in failures:
+                outcome.failed[(label(pair.checkpoint), pair.task.name)] = failures[pair.path]
+            else:
+                outcome.scored += 1
         if progress:
-            progress(checkpoint.trial_id)
-    return scored
+            done = outcome.scored + len(outcome.failed)
+            progress(f"{done}/{total} (checkpoint, task) pairs, "
+                     f"{time.monotonic() - start:.0f}s elapsed")
+    return outcome
+
+
+def _job_failures(ref: Any, job: Job) -> dict[str, str]:
+    """The job's failed pairs; all of them when its actor died (pairs it stored are kept)."""
+    import ray
+
+    try:
+        return ray.get(ref)
+    except ray.exceptions.RayError as exc:
+        return {pair.path: f"evaluation actor failed: {_one_line(exc)}" for pair in job.pairs
+                if not Path(pair.path).is_file()}
 
 
 def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
     frame.to_parquet(path, index=False)
 
 
-def summarize(suite: EvalSuite, checkpoints: list[CheckpointRef],
-              results_dir: Path) -> list[EvaluationRecord]:
-    """Corpus-level scores per (checkpoint, task), recomputed from the stored rows."""
+def summarize(suite: EvalSuite, checkpoints: list[CheckpointRef], results_dir: Path,
+              inputs: EvalInputs, outcome: Outcome | None = None) -> list[EvaluationRecord]:
+    """Corpus-level scores per (checkpoint, task), recomputed from the stored rows; a failed
+    pair is a record with status failed and its reason."""
+    failed = outcome.failed if outcome else {}
     records = []
     for checkpoint in checkpoints:
+        adapter = adapter_hash(checkpoint)
         for task in suite.tasks:
-            path = result_path(results_dir, checkpoint.trial_id, task)
+            path = result_path(results_dir, pair_key(inputs, adapter, task))
+            reason = failed.get((label(checkpoint), task.name))
+            common = {"checkpoint": checkpoint.trial_id, "step": checkpoint.step,
+                      "task": task.name}
             if path.is_file():
                 rows = pd.read_parquet(path)
-                records.append(EvaluationRecord(checkpoint=checkpoint.trial_id, task=task.name,
-                                                n=len(rows), scores=task_scores(task, rows)))
+                records.append(EvaluationRecord(**common, n=len(rows),
+                                                scores=task_scores(task, rows)))
+            elif reason:
+                records.append(EvaluationRecord(**common, n=0, scores={}, status="failed",
+                                                reason=reason))
     return records

@@ -13,8 +13,12 @@ report back until that score is in; reports then reach Tune in step order with t
 their own checkpoint. Training never waits for a score. What a rung decision sees: ASHA
 decides at Tune iteration k on the score of the k-th checkpoint; while that score is being
 computed the trial's Tune iteration count lags behind its training, so a trial that ASHA stops
-may have trained on for up to the scoring time of one report. A failed score is forwarded as
-`eval.<task>.status: failed` (+ reason), without the metric.
+may have trained on for up to the scoring time of one report.
+
+A failed score is forwarded as `eval.<task>.status: failed` (+ `.reason`). Tune refuses a
+result without its metric, so when the sweep metric is one of the failed task's, it carries
+the worst value of its direction (-inf when maximized, +inf when minimized): ASHA stops such
+a trial at its next rung and Optuna ranks it last, while the sweep goes on.
 
 The callback uses Ray Train's controller callback hooks (`ControllerCallback`,
 `ReportCallback`: developer APIs of ray 2.60, pinned), as the built-in validation does.
@@ -24,9 +28,11 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 CHECKPOINT_PATH_KEY = "checkpoint_path"  # the key TuneReportCallback uses
+SHUTDOWN_POLL_S = 0.2
 
 
 class HeldReports:
@@ -76,11 +82,13 @@ class EvalReportCallback(*_ray_callback_bases()):  # type: ignore[misc]
     their scores (construct it inside the Tune function trainable, like TuneReportCallback)."""
 
     def __init__(self, base_path: str, slice_tasks: list[Any], dtype: str = "auto",
-                 resources: dict[str, Any] | None = None) -> None:
+                 resources: dict[str, Any] | None = None, metric: str | None = None,
+                 mode: str = "max") -> None:
         from ray.train._internal.session import get_session
 
         self._tune_queue = get_session()._get_or_create_inter_actor_queue()
         self._score_args = (base_path, slice_tasks, dtype)
+        self._metric, self._mode = metric, mode
         self._resources = resources or {"num_cpus": 1}
         self._held = HeldReports()
 
@@ -98,21 +106,59 @@ class EvalReportCallback(*_ray_callback_bases()):  # type: ignore[misc]
                 scheduling_strategy=_outside_trial_placement_group())
             score = task.remote(training_report.checkpoint.path, *self._score_args)
         self._held.add(result, score)
-        self._forward(wait=False)
+        self._forward()
 
     def after_controller_state_update(self, previous_state: Any, current_state: Any) -> None:
         """Called on every controller loop: forward the reports whose scores came in."""
-        self._forward(wait=False)
+        self._forward()
 
     async def before_controller_shutdown(self) -> None:
-        """Training is over: wait for the last scores so no report is lost."""
-        self._forward(wait=True)
+        """Training is over: wait for the last scores so no report is lost. The controller
+        is an asyncio actor: poll and sleep, as Ray's own validation does, instead of a
+        blocking `ray.get` on its event loop (which stalled the last report)."""
+        import asyncio
 
-    def _forward(self, wait: bool) -> None:
+        self._forward()
+        while len(self._held):
+            await asyncio.sleep(SHUTDOWN_POLL_S)
+            self._forward()
+
+    def _forward(self) -> None:
         import ray
 
         def is_done(ref: Any) -> bool:
-            return wait or bool(ray.wait([ref], timeout=0)[0])
+            return bool(ray.wait([ref], timeout=0)[0])
 
         for result in self._held.release(is_done, ray.get):
-            self._tune_queue.put(result)
+            self._tune_queue.put(with_sweep_metric(result, self._metric, self._mode))
+
+
+def with_sweep_metric(result: dict[str, Any], metric: str | None, mode: str) -> dict[str, Any]:
+    """The result with the sweep metric present: its worst value when its task's score
+    failed (Tune errors on a result without its metric; see the module notes)."""
+    if not metric or metric in result or not metric.startswith("eval."):
+        return result
+    task = metric.split(".")[1]
+    if result.get(f"eval.{task}.status") != "failed":
+        return result
+    return {**result, metric: float("-inf") if mode == "max" else float("inf")}
+
+
+def report_callbacks(spec: Any) -> list[Any]:
+    """The trial driver's Train callbacks: `EvalReportCallback` when the spec's eval suite
+    declares an in-training slice, else Tune's plain `TuneReportCallback`."""
+    from codesweep.config.loader import load_recipe
+    from codesweep.config.schema import EvalSuite
+    from codesweep.evaluation.in_training import load_slice
+
+    suite = load_recipe(Path(spec.eval_suite), EvalSuite) if spec.eval_suite else None
+    if suite is None or suite.in_training is None:
+        from ray.tune.integration.ray_train import TuneReportCallback
+
+        return [TuneReportCallback()]
+    slice_tasks = load_slice(suite, spec.prepared, suite.in_training.examples,
+                             suite.in_training.tasks)
+    resources = {"num_cpus": suite.cpus_per_actor, "num_gpus": suite.gpus_per_actor}
+    sweep = spec.recipe.sweep
+    return [EvalReportCallback(spec.base_path, slice_tasks, spec.recipe.model.dtype,
+                               resources, metric=sweep.metric, mode=sweep.mode)]

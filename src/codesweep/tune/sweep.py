@@ -48,15 +48,15 @@ def trial_driver(params: dict[str, Any], base_spec: TrialSpec) -> None:
     """Tune function trainable: build this trial's spec and run its TorchTrainer to the end."""
     from ray import tune
     from ray.train import WorkerGroupError
-    from ray.tune.integration.ray_train import TuneReportCallback
 
     from codesweep.train.ray_worker import make_trainer
+    from codesweep.tune.eval_reporting import report_callbacks
 
     trial_id = tune.get_context().get_trial_id()
     spec = base_spec.model_copy(update={"recipe": trial_recipe(base_spec.recipe, params)})
     assert spec.train_dir is not None, "a sweep's TrialSpec names its train_dir"
     trainer = make_trainer(spec, name=trial_id, storage_path=Path(spec.train_dir),
-                           callbacks=[TuneReportCallback()])
+                           callbacks=report_callbacks(spec))
     try:
         trainer.fit()
     except WorkerGroupError as exc:
