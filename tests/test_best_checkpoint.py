@@ -77,4 +77,5 @@ def test_leaderboard_lists_each_trials_best_step_and_the_base(tmp_path: Path) ->
     report = run_dir / "report"
     assert (report / "steps_comp_wer.png").is_file()
     assert (report / "steps_comp_edit_sim.png").is_file()
-    assert "| t2 | 2 | 80 | 20 |" in (report / "leaderboard.md").read_text()
+    markdown = (report / "leaderboard.md").read_text()
+    assert "| t2 | stopped early at 6 | 2 | - | 4 | 80 | 20 |" in markdown

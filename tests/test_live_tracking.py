@@ -14,7 +14,7 @@ from codesweep.tracking import TAG_TRIAL, live_trial_logger
 
 def test_trials_are_tracked_while_they_run(tmp_path: Path) -> None:
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    logger = live_trial_logger(uri, "e", tmp_path, "sweep")
+    logger = live_trial_logger(uri, "e", tmp_path, "sweep", "key")
     logger.setup()
     done, failed, left = (SimpleNamespace(trial_id=name, config={"optim.lr": 0.01})
                           for name in ("t_done", "t_failed", "t_left"))

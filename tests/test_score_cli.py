@@ -138,22 +138,24 @@ def test_evaluate_with_nothing_left_starts_no_ray(tmp_path: Path,
         raise AssertionError("Ray started with nothing to score")
 
     monkeypatch.setattr(ray_runtime, "ensure_ray", no_ray)
-    monkeypatch.setattr(eval_runner, "pending_work", lambda *args: {})
+    monkeypatch.setattr(eval_runner, "plan", lambda *args: ([], 1))
     suite = EvalSuite.model_validate({"name": "s", "tasks": [{"name": "t", "dataset": "d"}]})
-    scored = eval_runner.run_evaluation(suite, [BASE], "/base",
-                                        PreparedDataRef(root="/d", key="k"), tmp_path)
-    assert scored == 0
+    inputs = eval_runner.EvalInputs(base_path="/base", base_hash="h",
+                                    prepared=PreparedDataRef(root="/d", key="k"))
+    outcome = eval_runner.run_evaluation(suite, [BASE], inputs, tmp_path)
+    assert (outcome.scored, outcome.reused) == (0, 1)
 
 
 def test_evaluate_command_leaves_starting_ray_to_the_runner(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from codesweep import experiment, ray_runtime
+    from codesweep import experiment, ray_runtime, rundir
 
     def no_ray(*args, **kwargs):
         raise AssertionError("Ray started before knowing there is work")
 
     monkeypatch.setattr(ray_runtime, "ensure_ray", no_ray)
     monkeypatch.setattr(experiment, "evaluate", lambda *args: [])
+    monkeypatch.setattr(rundir, "read_run", lambda *args: None)  # no real run needed here
     result = runner.invoke(app, ["evaluate", str(tmp_path / "suite.yaml"), "--run",
                                  str(tmp_path)])
     assert result.exit_code == 0, result.output + repr(result.exception)

@@ -24,7 +24,8 @@ TASKS = [{"name": "comp", "dataset": "completion", "max_examples": 8,
 def write_experiment(tmp_path: Path, sweep: dict, in_training: dict | None) -> Path:
     suite = {"name": "s", "tasks": TASKS, **({"in_training": in_training} if in_training else {})}
     (tmp_path / "eval.yaml").write_text(yaml.safe_dump(suite))
-    (tmp_path / "p.yaml").write_text("name: p\n")
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump({  # a pipeline that builds `completion`
+        "name": "p", "sources": [{"path": str(tmp_path)}], "tasks": [{"builder": "completion"}]}))
     recipe = tmp_path / "t.yaml"
     recipe.write_text(yaml.safe_dump({"name": "x", "pipeline": "p.yaml", "eval": "eval.yaml",
                                       "sweep": sweep}))

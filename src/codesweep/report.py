@@ -67,7 +67,10 @@ def metric_columns(chosen: pd.DataFrame, summary: pd.DataFrame, primary: str) ->
     wide = chosen.pivot_table(index="checkpoint", columns="task", values=metric_cols)
     wide = wide.dropna(axis=1, how="all")  # a metric only some tasks have
     wide.columns = [f"{task}/{metric}" for metric, task in wide.columns]
-    order = sorted(wide.columns, key=lambda c: (c.split("/")[0], c.split("/")[1] != primary))
+    # pivot_table sorts metrics by name; the suite's order (primary first) is what reads well
+    rank = {metric: index for index, metric in enumerate(metric_cols)}
+    order = sorted(wide.columns, key=lambda c: (c.split("/")[0], c.split("/")[1] != primary,
+                                                rank.get(c.split("/")[1], len(rank))))
     return wide[order]
 
 
@@ -81,8 +84,11 @@ def checkpoint_facts(chosen: pd.DataFrame, trials: list[TrialResult],
         name = str(row["checkpoint"])
         if name in facts:
             continue
+        trial = by_id.get(name)
         step = row.get("step")
-        facts[name] = {"status": trial_status(by_id.get(name), max_steps),
+        if (step is None or pd.isna(step)) and trial is not None:  # scored its final checkpoint
+            step = trial.final.get("step")
+        facts[name] = {"status": trial_status(trial, max_steps),
                        "step": "-" if step is None or pd.isna(step) else int(step),
                        "split": splits.get(str(row["task"]), "-"), "n": row["n"]}
     return pd.DataFrame.from_dict(facts, orient="index")
@@ -169,17 +175,26 @@ def _scored_rows(run_dir: Path) -> pd.DataFrame:
 
 
 def _best_rows(summary: pd.DataFrame, best: dict[str, int]) -> pd.DataFrame:
-    """The base's rows and, per trial, the rows of its best step (its last without one)."""
+    """The base's rows and, per trial, the rows of its best step (its last without one); a
+    trial scored only on its final checkpoint (no steps recorded) keeps its rows."""
     last = summary.groupby("checkpoint")["step"].transform("max")
-    keep = [name == "base" or step == best.get(name, newest)
+    keep = [name == "base" or pd.isna(newest) or _same_step(step, best.get(name, newest))
             for name, step, newest in zip(summary["checkpoint"], summary["step"], last,
                                           strict=True)]
-    return summary[keep]
+    return summary[pd.Series(keep, index=summary.index, dtype=bool)]
+
+
+def _same_step(step: Any, wanted: Any) -> bool:
+    """Steps match; a summary of final checkpoints only has no steps at all (both missing)."""
+    if pd.isna(step) or pd.isna(wanted):
+        return bool(pd.isna(step) and pd.isna(wanted))
+    return int(step) == int(wanted)
 
 
 def _val_loss_at(trial: Any, step: Any) -> Any:
     """The validation loss the trial reported at `step` (its final one when unknown)."""
-    rows = [row for row in trial.history if step is not None and row.get("step") == step]
+    known = step is not None and not pd.isna(step)
+    rows = [row for row in trial.history if known and row.get("step") == step]
     return rows[0].get("val_loss") if rows else trial.final.get("val_loss")
 
 
