@@ -81,7 +81,8 @@ def read_and_filter(state: PrepareState) -> None:
     """Listed files -> one working row each, read and checked in parallel batches.
 
     One pass over the texts: the same tasks also mark benchmark contamination (the
-    `decontaminate` step's work, see `read_block`) and compute near-dedup signatures.
+    `decontaminate` step's work), compute near-dedup signatures and, for the task report,
+    each file's extraction status (see `read_block`).
     """
     listing = [{**row, "revision": source.revision}
                for source in state.sources for row in source.files]
@@ -103,6 +104,8 @@ def read_block(batch: pd.DataFrame, cfg: PipelineConfig,
     rows = filters.process_batch(batch, cfg.filters)
     if bench is not None:
         rows = decontam.mark_contaminated(rows, bench, cfg.decontam)
+    if cfg.tasks:  # counted per split by `build_tasks`; parsing here runs it in parallel
+        rows = blocks.with_extraction_status(rows)
     return dedup.with_signatures(rows, cfg.dedup.shingle_size, cfg.dedup.num_perm)
 
 
@@ -256,9 +259,9 @@ def write_parquet(state: PrepareState, ds: ray.data.Dataset, directory: Path,
 def build_tasks(state: PrepareState) -> None:
     """tasks/<name>/<split>/: each builder over its splits; drops counted, not written."""
     if state.config.tasks:
-        counts = [pandas_map(state.split_sets[split], extraction.status_counts).to_pandas()
-                  for split in SPLITS]
-        state.report["extraction"] = extraction.summarize_status(pd.concat(counts))
+        kept = pandas_map(state.final, kept_rows)
+        counts = pandas_map(kept, blocks.extraction_counts).to_pandas()
+        state.report["extraction"] = extraction.summarize_status(counts)
     report: dict[str, dict[str, Any]] = {}
     for task in state.config.tasks:
         # Run once on no files: bad params fail here, in one line, and we learn the columns.
