@@ -6,8 +6,10 @@ library's Python files, larger sizes add the installed site-packages' files unti
 real work, not repeats). Each implementation runs in its own process; the single-process one
 is `tests/prepare_oracle.py`. The Ray one starts its own local cluster (timed apart, not part
 of the prepare figures). Peak memory is that of the whole process tree (the driver, Ray's
-GCS, raylet and workers), sampled from /proc every 50 ms: summed RSS, and summed PSS (shared
-pages such as the object store counted once). Figures are medians over repeats.
+GCS, raylet and workers), sampled from /proc every 100 ms: summed RSS, and summed PSS every
+500 ms (shared pages such as the object store counted once), and the tree's CPU seconds per
+run (Ray start-up included). Ray runs its workers at niceness 15, so on a busy machine they
+yield to every other process: there CPU seconds show the work, wall time the neighbours. Figures are medians over repeats.
 
     python bench/prepare_throughput.py                          # 1x, 4x, 8x; 3 repeats
     python bench/prepare_throughput.py --scales 1 4 --repeats 1
@@ -32,6 +34,7 @@ BENCH = Path(__file__).resolve().parent
 QUICKSTART = BENCH.parent / "pipelines" / "quickstart.yaml"
 TESTS = BENCH.parent / "tests"  # holds the single-process oracle
 IMPLS = ("simple", "ray")
+PSS_EVERY = 5  # samples between PSS readings
 
 
 def run_worker(kind: str, corpus: Path, repeats: int) -> dict:
@@ -71,16 +74,19 @@ def run_once(kind: str, config, corpus: Path, scratch: Path) -> dict:
     return {}
 
 
-class TreeMemory:
-    """Peak summed RSS and PSS of a process and all its descendants, sampled in a thread."""
+class TreeUsage:
+    """Peak summed RSS and PSS of a process and all its descendants, and the CPU seconds they
+    used (last reading per process: on a shared machine CPU time shows the work, wall time
+    also shows the neighbours), sampled in a thread."""
 
-    def __init__(self, pid: int, period_s: float = 0.05) -> None:
+    def __init__(self, pid: int, period_s: float = 0.1) -> None:
         self.process, self.period_s = psutil.Process(pid), period_s
         self.rss_peak = self.pss_peak = 0
+        self.cpu_by_pid: dict[int, float] = {}
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def __enter__(self) -> TreeMemory:
+    def __enter__(self) -> TreeUsage:
         self._thread.start()
         return self
 
@@ -89,24 +95,44 @@ class TreeMemory:
         self._thread.join()
 
     def _run(self) -> None:
+        samples = 0
         while not self._done.is_set():
             try:
                 members = [self.process, *self.process.children(recursive=True)]
             except psutil.NoSuchProcess:  # the worker has exited
                 return
-            rss, pss = zip(*(memory_of(member) for member in members), strict=True)
-            self.rss_peak = max(self.rss_peak, sum(rss))
-            self.pss_peak = max(self.pss_peak, sum(pss))
+            for member in members:
+                self.cpu_by_pid[member.pid] = cpu_of(member, self.cpu_by_pid.get(member.pid, 0))
+            self.rss_peak = max(self.rss_peak, sum(map(rss_of, members)))
+            if samples % PSS_EVERY == 0:  # reading smaps costs far more than statm
+                self.pss_peak = max(self.pss_peak, sum(map(pss_of, members)))
+            samples += 1
             time.sleep(self.period_s)
 
 
-def memory_of(process: psutil.Process) -> tuple[int, int]:
-    """(RSS, PSS) of one process; zeros for one that exited between listing and reading."""
+def rss_of(process: psutil.Process) -> int:
+    """Resident bytes of one process; 0 for one that exited between listing and reading."""
     try:
-        info = process.memory_full_info()
+        return process.memory_info().rss
     except (psutil.NoSuchProcess, psutil.AccessDenied):
-        return 0, 0
-    return info.rss, info.pss
+        return 0
+
+
+def pss_of(process: psutil.Process) -> int:
+    """Proportional set size of one process (shared pages split among their users)."""
+    try:
+        return process.memory_full_info().pss
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return 0
+
+
+def cpu_of(process: psutil.Process, last: float) -> float:
+    """User + system CPU seconds of one process so far (`last` once it has exited)."""
+    try:
+        times = process.cpu_times()
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return last
+    return times.user + times.system
 
 
 def measure(kind: str, corpus: Path, repeats: int) -> dict:
@@ -117,11 +143,12 @@ def measure(kind: str, corpus: Path, repeats: int) -> dict:
                "--repeats", str(repeats), "--out", str(out)]
     with log.open("wb") as sink:
         child = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT)
-        with TreeMemory(child.pid) as memory:
+        with TreeUsage(child.pid) as usage:
             code = child.wait()
     if code != 0:
         raise SystemExit(f"{kind} worker failed (exit {code}):\n{log.read_text()[-3000:]}")
-    return {**json.loads(out.read_text()), "rss": memory.rss_peak, "pss": memory.pss_peak}
+    return {**json.loads(out.read_text()), "rss": usage.rss_peak, "pss": usage.pss_peak,
+            "cpu": sum(usage.cpu_by_pid.values())}
 
 
 def median_timings(timings: list[dict]) -> dict[str, float]:
@@ -132,6 +159,7 @@ def median_timings(timings: list[dict]) -> dict[str, float]:
 def print_size(scale: int, files: int, size: int, results: dict[str, dict]) -> None:
     """One line per implementation, the Ray one with its speed-up and step timings."""
     medians = {kind: statistics.median(results[kind]["seconds"]) for kind in IMPLS}
+    repeats = len(results["simple"]["seconds"])
     for kind in IMPLS:
         result, seconds = results[kind], medians[kind]
         extra = ""
@@ -139,7 +167,7 @@ def print_size(scale: int, files: int, size: int, results: dict[str, dict]) -> N
             extra = (f" {medians['simple'] / seconds:>8.2f} {result['startup']:>8.1f}")
         print(f"{scale:>4}x {kind:>6} {files:>6} {size / 1e6:>6.1f} {seconds:>8.2f} "
               f"{size / 1e6 / seconds:>6.2f} {result['rss'] / 1e6:>8.0f} "
-              f"{result['pss'] / 1e6:>8.0f}{extra}", flush=True)
+              f"{result['pss'] / 1e6:>8.0f} {result['cpu'] / repeats:>7.1f}{extra}", flush=True)
     steps = median_timings(results["ray"]["timings"])
     print("      ray steps (median s): "
           + ", ".join(f"{step} {value:.2f}" for step, value in steps.items()), flush=True)
@@ -162,7 +190,7 @@ def main() -> None:
 
     unit = stdlib_bytes()
     print(f"{'size':>5} {'impl':>6} {'files':>6} {'MB':>6} {'median s':>8} {'MB/s':>6} "
-          f"{'RSS MB':>8} {'PSS MB':>8} {'speed-up':>8} {'start s':>8}", flush=True)
+          f"{'RSS MB':>8} {'PSS MB':>8} {'CPU s':>7} {'speed-up':>8} {'start s':>8}", flush=True)
     for scale in args.scales:
         with tempfile.TemporaryDirectory(prefix="prepare-bench-") as scratch:
             corpus = Path(scratch) / "corpus"
