@@ -9,7 +9,8 @@ of the prepare figures). Peak memory is that of the whole process tree (the driv
 GCS, raylet and workers), sampled from /proc every 100 ms: summed RSS, and summed PSS every
 500 ms (shared pages such as the object store counted once), and the tree's CPU seconds per
 run (Ray start-up included). Ray runs its workers at niceness 15, so on a busy machine they
-yield to every other process: there CPU seconds show the work, wall time the neighbours. Figures are medians over repeats.
+yield to every other process: there CPU seconds show the work, wall time the neighbours.
+Figures are medians over repeats.
 
     python bench/prepare_throughput.py                          # 1x, 4x, 8x; 3 repeats
     python bench/prepare_throughput.py --scales 1 4 --repeats 1
