@@ -9,7 +9,8 @@ of the prepare figures). Peak memory is that of the whole process tree (the driv
 GCS, raylet and workers), sampled from /proc every 100 ms: summed RSS, and summed PSS every
 500 ms (shared pages such as the object store counted once), and the tree's CPU seconds per
 run (Ray start-up included). Ray runs its workers at niceness 15, so on a busy machine they
-yield to every other process: there CPU seconds show the work, wall time the neighbours.
+yield to every other process; the single-process loop runs at the same niceness so both
+compete alike, and CPU seconds show the work whatever the neighbours do.
 Figures are medians over repeats.
 
     python bench/prepare_throughput.py                          # 1x, 4x, 8x; 3 repeats
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -36,6 +38,7 @@ QUICKSTART = BENCH.parent / "pipelines" / "quickstart.yaml"
 TESTS = BENCH.parent / "tests"  # holds the single-process oracle
 IMPLS = ("simple", "ray")
 PSS_EVERY = 5  # samples between PSS readings
+RAY_WORKER_NICENESS = 15  # Ray's default `worker_niceness`
 
 
 def run_worker(kind: str, corpus: Path, repeats: int) -> dict:
@@ -50,6 +53,8 @@ def run_worker(kind: str, corpus: Path, repeats: int) -> dict:
         from codesweep.ray_runtime import ensure_ray
 
         ensure_ray()
+    else:
+        os.nice(RAY_WORKER_NICENESS)  # compete with other load as Ray's workers do
     startup = time.perf_counter() - start
     seconds, timings = [], []
     for repeat in range(repeats):
