@@ -1,9 +1,12 @@
 """The steps of `prepare` on Ray Data, one function per step (`corpus.steps` names and orders
 them), each reading and extending the shared `PrepareState`.
 
-Materialisation points are chosen so no step re-reads the sources: after read & filter and
-after decontamination (used for counts, exclusions and dedup), after exact dedup (used for
-LSH bands and marking), and after splitting (used for the writes, checks and task builders).
+Materialisation points are chosen so no step re-reads the sources and texts cross process
+boundaries as rarely as possible: after the one read pass (read & filter, decontamination,
+MinHash signatures and extraction status fused into one task per block; used for counts,
+exclusions and dedup) and after splitting (used for the writes, checks and task builders).
+The dedup group-bys shuffle text-free projections (hashes, band keys, signatures) and bring
+only their few marks or pairs back to the driver, which applies them in a map.
 """
 
 from __future__ import annotations
