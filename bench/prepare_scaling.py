@@ -25,6 +25,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from itertools import takewhile
 from pathlib import Path
 
 import psutil
@@ -65,7 +66,8 @@ def distinct_files() -> Iterator[tuple[Path, bytes]]:
 
 def stdlib_bytes() -> int:
     """Bytes of the 1x corpus: the stdlib's distinct Python files."""
-    return sum(len(data) for relative, data in distinct_files() if relative.parts[0] == "stdlib")
+    stdlib = takewhile(lambda item: item[0].parts[0] == "stdlib", distinct_files())
+    return sum(len(data) for _, data in stdlib)
 
 
 def build_corpus(target: Path, budget: int) -> tuple[int, int]:

@@ -72,3 +72,48 @@ def test_mark_near_duplicates_drops_members_and_counts_the_keeper():
     out = dedup.mark_near_duplicates(batch, {"r:b.py": "near duplicate of r:a.py"}, {"r:a.py": 2})
     assert list(out["drop_reason"]) == ["", "near_duplicate", ""]
     assert list(out["dup_count"]) == [2, 1, 1] and out["text"].iat[1] == ""
+
+
+def test_mark_near_duplicates_in_a_block_without_the_keeper():
+    batch = pd.DataFrame({"repo": ["r", "r"], "path": ["b.py", "e.py"], "text": ["B", "E"],
+                          "dup_count": [1, 1], "drop_reason": ["", ""], "drop_stage": [""] * 2,
+                          "drop_detail": [""] * 2})
+    out = dedup.mark_near_duplicates(batch, {"r:b.py": "near duplicate of r:a.py"}, {"r:a.py": 2})
+    assert list(out["drop_reason"]) == ["near_duplicate", ""] and list(out["dup_count"]) == [1, 1]
+
+
+def test_signatures_equal_datasketch_default_hashing():
+    from datasketch import MinHash
+
+    reference = MinHash(num_perm=128, seed=dedup.MINHASH_SEED, scheme=dedup.MINHASH_SCHEME)
+    reference.update_batch(dedup.shingles(BASE, 5))
+    assert (sig(BASE) == reference.hashvalues.astype("uint32")).all()
+    assert sig("   \n") is None
+
+
+def test_exact_marks_travel_without_text_and_apply_to_the_rows():
+    rows = pd.DataFrame({"repo": ["b", "a", "c", "d"], "path": ["x.py", "y.py", "z.py", "w.py"],
+                         "norm_hash": ["aa", "aa", "bb", "cc"], "dup_count": [1] * 4,
+                         "text": ["t", "t", "u", ""], "sig": [b"s"] * 4,
+                         "drop_reason": ["", "", "", "too_short"], "drop_stage": [""] * 4,
+                         "drop_detail": [""] * 4})
+    keys = dedup.exact_keys(rows, shards=2)
+    assert "text" not in keys.columns and list(keys["repo"]) == ["b", "a", "c"]
+    marks = dedup.exact_marks(keys)
+    assert sorted(marks["uid"]) == ["a:y.py", "b:x.py"]
+    drops = {u: d for u, d in zip(marks["uid"], marks["detail"], strict=True) if d}
+    counts = {u: n for u, n, d in zip(marks["uid"], marks["dup_count"], marks["detail"],
+                                      strict=True) if not d}
+    assert drops == {"b:x.py": "same content as a:y.py"} and counts == {"a:y.py": 2}
+    out = dedup.apply_exact_marks(rows, drops, counts).set_index("repo")
+    assert out.loc["b", "drop_reason"] == "exact_duplicate" and out.loc["b", "text"] == ""
+    assert out.loc["a", "dup_count"] == 2 and out.loc["c", "drop_reason"] == ""
+
+
+def test_band_rows_use_the_precomputed_signatures():
+    texts = pd.DataFrame({"repo": ["r", "r"], "path": ["a.py", "b.py"], "text": [BASE, ""],
+                          "drop_reason": ["", ""]})
+    signed = dedup.with_signatures(texts, 5, 128)
+    assert signed["sig"].iat[0] == sig(BASE).tobytes() and signed["sig"].iat[1] == b""
+    from_sigs = dedup.band_rows(signed.drop(columns=["text"]), 0.7, 128, 5, shards=3)
+    assert from_sigs.equals(dedup.band_rows(texts, 0.7, 128, 5, shards=3))

@@ -124,3 +124,24 @@ def leaking_in_shard(shard: pd.DataFrame) -> pd.DataFrame:
     splits_per_sha = shard.groupby("sha")["split"].agg(lambda s: ",".join(sorted(set(s))))
     leaks = splits_per_sha[splits_per_sha.str.contains(",")]
     return pd.DataFrame({"sha": leaks.index.astype(str), "splits": leaks.to_numpy(dtype=str)})
+
+
+def with_extraction_status(batch: pd.DataFrame) -> pd.DataFrame:
+    """Add `extraction` (`tasks.extraction` status; "" for dropped rows) to working rows."""
+    from codesweep.tasks.extraction import extraction_status
+
+    batch = batch.copy()
+    batch["extraction"] = [
+        extraction_status(text, language) if reason == KEPT else ""
+        for text, language, reason in zip(batch["text"], batch["language"],
+                                          batch["drop_reason"], strict=True)]
+    return batch
+
+
+def extraction_counts(batch: pd.DataFrame) -> pd.DataFrame:
+    """Files per (split, status) of a batch of kept rows with `extraction` filled, the shape
+    of `tasks.extraction.status_counts`."""
+    frame = pd.DataFrame({"split": batch["split"].astype(str).to_numpy(),
+                          "status": batch["extraction"].astype(str).to_numpy()})
+    counts = frame.groupby(["split", "status"], as_index=False).size()
+    return counts.rename(columns={"size": "files"}).astype({"files": "int64"})

@@ -15,6 +15,7 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
+from codesweep.corpus.blocks import with_hash_shard
 from codesweep.corpus.schema import mark_dropped, uid
 from codesweep.drops import KEPT
 from codesweep.languages import code_words
@@ -43,6 +44,43 @@ def keep_first_per_hash(shard: pd.DataFrame) -> pd.DataFrame:
     return shard.drop(columns=["shard"], errors="ignore")
 
 
+EXACT_KEYS = ["repo", "path", "norm_hash", "dup_count", "drop_reason", "drop_stage",
+              "drop_detail"]
+
+
+def exact_keys(batch: pd.DataFrame, shards: int) -> pd.DataFrame:
+    """The text-free projection exact dedup groups (kept rows only), with its `shard`."""
+    kept = batch.loc[batch["drop_reason"] == KEPT, EXACT_KEYS]
+    return with_hash_shard(kept, "norm_hash", shards)
+
+
+def exact_marks(shard: pd.DataFrame) -> pd.DataFrame:
+    """Exact dedup of one shard of keys, as marks: (uid, detail) of each duplicate, and
+    (uid, dup_count) of each keeper of a group; rows without a group send nothing back."""
+    out = keep_first_per_hash(shard)
+    marked = out[(out["drop_reason"] != KEPT) | (out["dup_count"] > 1)]
+    return pd.DataFrame({"uid": [uid(r, p) for r, p in zip(marked["repo"], marked["path"],
+                                                            strict=True)],
+                         "detail": marked["drop_detail"].to_numpy(dtype=object),
+                         "dup_count": marked["dup_count"].to_numpy(dtype="int64")},
+                        columns=["uid", "detail", "dup_count"])
+
+
+def apply_exact_marks(batch: pd.DataFrame, drops: dict[str, str],
+                      counts: dict[str, int]) -> pd.DataFrame:
+    """Mark the exact duplicates `exact_marks` found; set each keeper's group size."""
+    batch = batch.reset_index(drop=True)
+    if not drops and not counts:
+        return batch
+    keys = pd.Series([uid(repo, path) for repo, path in zip(batch["repo"], batch["path"],
+                                                             strict=True)], dtype=object)
+    member = keys.isin(drops.keys())
+    mark_dropped(batch, member, "exact_dedup", "exact_duplicate", keys[member].map(drops))
+    keeper = keys.isin(counts.keys())
+    batch.loc[keeper, "dup_count"] = keys[keeper].map(counts).astype("int64")
+    return batch
+
+
 @lru_cache(maxsize=16)
 def lsh_params(threshold: float, num_perm: int) -> tuple[int, int]:
     """(bands, rows) minimising false positives + negatives at the threshold (datasketch's rule)."""
@@ -61,15 +99,41 @@ def shingles(text: str, size: int) -> list[bytes]:
 
 
 def signature(text: str, size: int, num_perm: int) -> np.ndarray | None:
-    """The MinHash signature of a text (uint32 values), or None for a text without tokens."""
+    """The MinHash signature of a text (uint32 values), or None for a text without tokens.
+
+    The same values as datasketch's default SHA-1 hashing, with the per-shingle hashing done
+    here in one pass (`shingle_hashes32`) and handed to datasketch as ready integers.
+    """
     from datasketch import MinHash
 
     grams = shingles(text, size)
     if not grams:
         return None
-    minhash = MinHash(num_perm=num_perm, seed=MINHASH_SEED, scheme=MINHASH_SCHEME)
-    minhash.update_batch(grams)
+    minhash = MinHash(num_perm=num_perm, seed=MINHASH_SEED, scheme=MINHASH_SCHEME, hashfunc=int)
+    minhash.update_batch(shingle_hashes32(grams).tolist())
     return minhash.hashvalues.astype(np.uint32)
+
+
+def shingle_hashes32(grams: list[bytes]) -> np.ndarray:
+    """datasketch's `sha1_hash32` of each shingle (the first 4 SHA-1 bytes, little-endian),
+    computed without a Python call and a struct unpack per shingle."""
+    sha1 = hashlib.sha1
+    return np.frombuffer(b"".join([sha1(gram).digest()[:4] for gram in grams]), dtype="<u4")
+
+
+def with_signatures(batch: pd.DataFrame, size: int, num_perm: int) -> pd.DataFrame:
+    """Add `sig` (signature bytes; empty for dropped rows and texts without tokens), computed
+    once where the files are read, so near dedup needs no second pass over the texts."""
+    batch = batch.copy()
+    batch["sig"] = [signature_bytes(text, size, num_perm) if reason == KEPT else b""
+                    for text, reason in zip(batch["text"], batch["drop_reason"], strict=True)]
+    return batch
+
+
+def signature_bytes(text: str, size: int, num_perm: int) -> bytes:
+    """A text's signature as bytes, empty when it has no tokens."""
+    sig = signature(text, size, num_perm)
+    return b"" if sig is None else sig.tobytes()
 
 
 def band_keys(sig: np.ndarray, bands: int, rows: int) -> list[int]:
@@ -84,11 +148,18 @@ def band_keys(sig: np.ndarray, bands: int, rows: int) -> list[int]:
 
 def band_rows(batch: pd.DataFrame, threshold: float, num_perm: int, size: int,
               shards: int) -> pd.DataFrame:
-    """Explode kept files into (band, uid, sig, shard) rows, the input of the band group-by."""
+    """Explode kept files into (band, uid, sig, shard) rows, the input of the band group-by.
+
+    Signatures come from the `sig` column where `with_signatures` filled it, else from `text`.
+    """
     bands, rows = lsh_params(threshold, num_perm)
+    if "sig" in batch.columns:
+        sigs = [np.frombuffer(data, dtype=np.uint32) if len(data) else None
+                for data in batch["sig"]]
+    else:
+        sigs = [signature(text, size, num_perm) for text in batch["text"]]
     out: dict[str, list] = {"band": [], "uid": [], "sig": [], "shard": []}
-    for repo, path, text in zip(batch["repo"], batch["path"], batch["text"], strict=True):
-        sig = signature(text, size, num_perm)
+    for repo, path, sig in zip(batch["repo"], batch["path"], sigs, strict=True):
         if sig is None:
             continue
         for key in band_keys(sig, bands, rows):
@@ -163,10 +234,11 @@ def mark_near_duplicates(batch: pd.DataFrame, drops: dict[str, str],
     """Drop the non-representatives of near-duplicate clusters; count the keeper's cluster."""
     batch = batch.reset_index(drop=True)
     keys = pd.Series([uid(repo, path) for repo, path in zip(batch["repo"], batch["path"],
-                                                             strict=True)])
+                                                             strict=True)], dtype=object)
     kept = batch["drop_reason"] == KEPT
     member = kept & keys.isin(drops.keys())
     keeper = kept & ~member & keys.isin(sizes.keys())
     mark_dropped(batch, member, "near_dedup", "near_duplicate", keys[member].map(drops))
-    batch.loc[keeper, "dup_count"] += keys[keeper].map(sizes) - 1
+    # astype: a block without keepers maps to an empty series that must still be numeric
+    batch.loc[keeper, "dup_count"] += keys[keeper].map(sizes).astype("int64") - 1
     return batch

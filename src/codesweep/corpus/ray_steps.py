@@ -1,9 +1,12 @@
 """The steps of `prepare` on Ray Data, one function per step (`corpus.steps` names and orders
 them), each reading and extending the shared `PrepareState`.
 
-Materialisation points are chosen so no step re-reads the sources: after read & filter and
-after decontamination (used for counts, exclusions and dedup), after exact dedup (used for
-LSH bands and marking), and after splitting (used for the writes, checks and task builders).
+Materialisation points are chosen so no step re-reads the sources and texts cross process
+boundaries as rarely as possible: after the one read pass (read & filter, decontamination,
+MinHash signatures and extraction status fused into one task per block; used for counts,
+exclusions and dedup) and after splitting (used for the writes, checks and task builders).
+The dedup group-bys shuffle text-free projections (hashes, band keys, signatures) and bring
+only their few marks or pairs back to the driver, which applies them in a map.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import ray
 import ray.data
 from ray.data.context import ShuffleStrategy
 
-from codesweep.config.pipeline import SPLITS, TaskConfig
+from codesweep.config.pipeline import SPLITS, PipelineConfig, TaskConfig
 from codesweep.corpus import blocks, decontam, dedup, filters, leak_guard, repo_split, splits
 from codesweep.corpus.output import ensure_readable
 from codesweep.corpus.schema import EXCLUSIONS_SCHEMA, FILE_COLUMNS, FILES_SCHEMA
@@ -78,7 +81,12 @@ def assign_repos(state: PrepareState) -> None:
 
 
 def read_and_filter(state: PrepareState) -> None:
-    """Listed files -> one working row each, read and checked in parallel batches."""
+    """Listed files -> one working row each, read and checked in parallel batches.
+
+    One pass over the texts: the same tasks also mark benchmark contamination (the
+    `decontaminate` step's work), compute near-dedup signatures and, for the task report,
+    each file's extraction status (see `read_block`).
+    """
     listing = [{**row, "revision": source.revision}
                for source in state.sources for row in source.files]
     if not listing:
@@ -86,37 +94,57 @@ def read_and_filter(state: PrepareState) -> None:
     per_batch = state.config.execution.files_per_batch
     blocks_wanted = max(1, -(-len(listing) // per_batch))
     ds = ray.data.from_items(listing, override_num_blocks=blocks_wanted)
-    state.read = pandas_map(ds, filters.process_batch, cfg=state.config.filters).materialize()
+    state.read = pandas_map(ds, read_block, cfg=state.config, bench=state.bench).materialize()
+
+
+def read_block(batch: pd.DataFrame, cfg: PipelineConfig,
+               bench: decontam.BenchmarkIndex | None) -> pd.DataFrame:
+    """Read & filter, decontaminate and sign one block: fusing them keeps each text in one
+    task from the file to the materialised row (no serialisation between the steps).
+
+    Signatures serve near dedup, or, with it off, the count of near duplicates across splits.
+    """
+    rows = filters.process_batch(batch, cfg.filters)
+    if bench is not None:
+        rows = decontam.mark_contaminated(rows, bench, cfg.decontam)
+    if cfg.tasks:  # counted per split by `build_tasks`; parsing here runs it in parallel
+        rows = blocks.with_extraction_status(rows)
+    return dedup.with_signatures(rows, cfg.dedup.shingle_size, cfg.dedup.num_perm)
 
 
 def decontaminate(state: PrepareState) -> None:
-    """Mark kept files that contain benchmark items, before dedup (see `steps.PIPELINE`)."""
+    """Mark kept files that contain benchmark items, before dedup (see `steps.PIPELINE`).
+
+    The marking runs inside the read pass (`read_block`); this step reports the benchmark.
+    """
     if state.bench is None:
         return
     state.report["decontam"] = {"benchmark_items": len(state.bench.ids),
                                 "benchmark_digest": state.bench.digest()}
-    state.read = pandas_map(state.read, decontam.mark_contaminated, bench=state.bench,
-                            cfg=state.config.decontam).materialize()
 
 
 def exact_dedup(state: PrepareState) -> None:
-    """Group kept rows by normalised hash; one per group stays (all rows kept, marked)."""
-    kept = pandas_map(state.read, kept_rows)
+    """Group kept rows by normalised hash; one per group stays (all rows kept, marked).
+
+    Only a text-free projection is shuffled; the few marks come back to the driver and are
+    applied by a map over the read rows, so the texts never go through the group-by.
+    """
+    drops: dict[str, str] = {}
+    counts: dict[str, int] = {}
     if state.config.dedup.exact:
-        sharded = pandas_map(kept, blocks.with_hash_shard, column="norm_hash",
-                             shards=state.partitions)
-        kept = sharded.groupby("shard", num_partitions=state.partitions).map_groups(
-            dedup.keep_first_per_hash, batch_format="pandas")
-    state.deduped = kept.materialize()
-    if state.config.dedup.exact:
-        state.report["exact_dedup"] = cluster_histogram(state.deduped)
+        keys = pandas_map(state.read, dedup.exact_keys, shards=state.partitions)
+        marks = keys.groupby("shard", num_partitions=state.partitions).map_groups(
+            dedup.exact_marks, batch_format="pandas").take_all()
+        drops = {m["uid"]: m["detail"] for m in marks if m["detail"]}
+        counts = {m["uid"]: int(m["dup_count"]) for m in marks if not m["detail"]}
+        state.report["exact_dedup"] = cluster_histogram(counts)
+    state.deduped = pandas_map(pandas_map(state.read, kept_rows), dedup.apply_exact_marks,
+                               drops=drops, counts=counts)
 
 
-def cluster_histogram(deduped: ray.data.Dataset) -> dict[str, Any]:
+def cluster_histogram(counts: dict[str, int]) -> dict[str, Any]:
     """Exact-duplicate groups: how many, and how many groups of each size."""
-    histogram: Counter[int] = Counter()
-    for row in pandas_map(deduped, blocks.dup_count_histogram).take_all():
-        histogram[int(row["dup_count"])] += int(row["files"])
+    histogram = Counter(counts.values())
     return {"clusters": sum(histogram.values()),
             "cluster_sizes": {str(k): v for k, v in sorted(histogram.items())}}
 
@@ -140,7 +168,7 @@ def near_dedup(state: PrepareState) -> None:
 def verified_pairs(state: PrepareState, ds: ray.data.Dataset) -> list[tuple[str, str]]:
     """MinHash-verified similar pairs (uid a < uid b) among the kept rows of `ds`."""
     cfg = state.config.dedup
-    texts = pandas_map(ds, kept_rows).select_columns(["repo", "path", "text"])
+    texts = pandas_map(ds, kept_rows).select_columns(["repo", "path", "sig"])
     bands = pandas_map(texts, dedup.band_rows, threshold=cfg.threshold,
                        num_perm=cfg.num_perm, size=cfg.shingle_size, shards=state.partitions)
     grouped = bands.groupby("shard", num_partitions=state.partitions)
@@ -234,9 +262,9 @@ def write_parquet(state: PrepareState, ds: ray.data.Dataset, directory: Path,
 def build_tasks(state: PrepareState) -> None:
     """tasks/<name>/<split>/: each builder over its splits; drops counted, not written."""
     if state.config.tasks:
-        counts = [pandas_map(state.split_sets[split], extraction.status_counts).to_pandas()
-                  for split in SPLITS]
-        state.report["extraction"] = extraction.summarize_status(pd.concat(counts))
+        kept = pandas_map(state.final, kept_rows)
+        counts = pandas_map(kept, blocks.extraction_counts).to_pandas()
+        state.report["extraction"] = extraction.summarize_status(counts)
     report: dict[str, dict[str, Any]] = {}
     for task in state.config.tasks:
         # Run once on no files: bad params fail here, in one line, and we learn the columns.
