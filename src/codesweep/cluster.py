@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import os
 import socket
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -90,17 +90,19 @@ def cluster_address(env: Mapping[str, str] | None = None) -> str | None:
     return env.get("RAY_ADDRESS") or local_head_address()
 
 
-def use_token_auth(env: dict[str, str] | None = None, token_file: Path | None = None) -> bool:
+def use_token_auth(env: MutableMapping[str, str] | None = None,
+                   token_file: Path | None = None) -> bool:
     """Set RAY_AUTH_MODE=token before joining when a token exists and no mode is chosen.
 
     A head started with `~/.ray/auth_token` present runs token auth, while a driver given
     only an address does not turn it on ("Missing authentication token").
     """
-    env = os.environ if env is None else env
+    variables: MutableMapping[str, str] = os.environ if env is None else env
     token_file = TOKEN_FILE if token_file is None else token_file
-    if env.get("RAY_AUTH_MODE") or not (env.get("RAY_AUTH_TOKEN") or token_file.is_file()):
+    if variables.get("RAY_AUTH_MODE") or not (variables.get("RAY_AUTH_TOKEN")
+                                               or token_file.is_file()):
         return False
-    env["RAY_AUTH_MODE"] = "token"
+    variables["RAY_AUTH_MODE"] = "token"
     return True
 
 
@@ -109,7 +111,7 @@ def join_cluster(address: str) -> ClusterInfo:
     import ray
 
     if use_token_auth():
-        from ray._raylet import Config
+        from ray._raylet import Config  # type: ignore[attr-defined]  # compiled module
 
         Config.initialize("")  # Ray read RAY_AUTH_MODE at import: make it see the new mode
     try:

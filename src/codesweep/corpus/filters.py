@@ -216,8 +216,8 @@ def process_file(listed: dict, cfg: FiltersConfig) -> dict:
         return {**row, **drop_fields("filter", "too_large", f"{listed['size']} bytes > "
                                      f"max_file_bytes={cfg.max_file_bytes}")}
     text, drop = read_source(listed["abspath"], cfg.max_file_bytes)
-    if drop:
-        return {**row, **drop_fields("filter", *drop)}
+    if drop or text is None:
+        return {**row, **drop_fields("filter", *(drop or ("unreadable", "no text")))}
     text, stripped, lines_dropped, drop = filter_text(text, listed["language"], cfg)
     row.update(header_stripped=stripped, lines_dropped=lines_dropped)
     if drop:

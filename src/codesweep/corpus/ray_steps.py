@@ -172,7 +172,8 @@ def verified_pairs(state: PrepareState, ds: ray.data.Dataset) -> list[tuple[str,
     bands = pandas_map(texts, dedup.band_rows, threshold=cfg.threshold,
                        num_perm=cfg.num_perm, size=cfg.shingle_size, shards=state.partitions)
     grouped = bands.groupby("shard", num_partitions=state.partitions)
-    pairs = grouped.map_groups(dedup.shard_pairs, batch_format="pandas",
+    shard_pairs: Any = dedup.shard_pairs  # Ray's stub does not know fn_kwargs' extra arguments
+    pairs = grouped.map_groups(shard_pairs, batch_format="pandas",
                                fn_kwargs={"threshold": cfg.threshold}).take_all()
     return sorted({(p["a"], p["b"]) for p in pairs})
 
@@ -323,7 +324,7 @@ def no_files_message(sources: list[ResolvedSource]) -> str:
 
 def stage_counts(ledger: pd.DataFrame, listing_drops: list[dict]) -> dict[str, Any]:
     """Per stage in pipeline order: files in, dropped per reason, files out."""
-    dropped = {stage: Counter() for stage in DROP_STAGES}
+    dropped: dict[str, Counter[str]] = {stage: Counter() for stage in DROP_STAGES}
     for row in listing_drops:
         dropped["source"][row["reason"]] += 1
     for row in ledger[ledger["stage"] != "kept"].itertuples():
@@ -340,7 +341,7 @@ def stage_counts(ledger: pd.DataFrame, listing_drops: list[dict]) -> dict[str, A
 
 def empty_corpus_message(counts: dict[str, Any]) -> str:
     """One line: nothing survived, and the biggest reasons why."""
-    reasons = Counter()
+    reasons: Counter[str] = Counter()
     for stage in counts["stages"].values():
         reasons.update(stage["dropped"])
     top = ", ".join(f"{reason} {n}" for reason, n in reasons.most_common(5))

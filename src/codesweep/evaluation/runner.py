@@ -112,6 +112,7 @@ def _benchmark_examples(task: EvalTask) -> pd.DataFrame:
     """HumanEval-style problems: the model writes the middle, the suffix is appended to run."""
     from codesweep.evaluation.benchmarks import load_benchmark
 
+    assert task.benchmark is not None, "only benchmark tasks come here"
     problems = load_benchmark(task.benchmark, task.benchmark_params)
     return pd.DataFrame({
         "id": problems["task_id"], "task_id": problems["task_id"], "prompt": problems["prefix"],

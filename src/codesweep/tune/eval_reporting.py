@@ -68,7 +68,7 @@ def _outside_trial_placement_group() -> Any:
     Ray Train's own validation task on ray 2.60). Schedule it on the cluster instead."""
     from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
-    return PlacementGroupSchedulingStrategy(placement_group=None)
+    return PlacementGroupSchedulingStrategy(placement_group=None)  # type: ignore[arg-type]
 
 
 def _ray_callback_bases() -> tuple[type, ...]:
@@ -86,7 +86,10 @@ class EvalReportCallback(*_ray_callback_bases()):  # type: ignore[misc]
                  mode: str = "max") -> None:
         from ray.train._internal.session import get_session
 
-        self._tune_queue = get_session()._get_or_create_inter_actor_queue()
+        session = get_session()
+        if session is None:
+            raise RuntimeError("EvalReportCallback must run inside a Tune trial")
+        self._tune_queue = session._get_or_create_inter_actor_queue()
         self._score_args = (base_path, slice_tasks, dtype)
         self._metric, self._mode = metric, mode
         self._resources = resources or {"num_cpus": 1}
