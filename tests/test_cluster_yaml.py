@@ -13,7 +13,7 @@ from doc_references import markdown_section, missing_files, named_files
 from ray.autoscaler._private.util import prepare_config, validate_config
 
 from codesweep.cluster import MAX_GPUS_ENV, TRAIN_DRIVER
-from codesweep.storage import STORAGE_ENV, to_uri
+from codesweep.storage import STORAGE_ENV
 
 ROOT = Path(__file__).resolve().parents[1]
 CLUSTER = ROOT / "cluster.yaml"
@@ -69,7 +69,10 @@ def test_workers_install_the_gpu_extras_from_the_mounted_project(config: dict) -
 def test_storage_root_and_mlflow_server(config: dict) -> None:
     commands = all_commands(config)
     [storage] = re.findall(rf"{STORAGE_ENV}=(\S+?)'", commands)
-    assert to_uri(storage).startswith("s3://")
+    # a shared file system every node mounts: the root the stages support on several nodes
+    assert storage.startswith("/") and "CODESWEEP_STORAGE_SHARED=1" in commands
+    assert any(storage in command for command in config["initialization_commands"])
+    assert any(f"--volume={storage}:{storage}" in o for o in config["docker"]["run_options"])
     assert all(". ~/codesweep.env" in command for command in
                config["head_start_ray_commands"][1:] + config["worker_start_ray_commands"][1:])
     assert re.search(r'mlflow server .*--artifacts-destination "\$CODESWEEP_STORAGE/mlflow"',
