@@ -121,7 +121,9 @@ def test_one_result_row_per_checkpoint_and_example(finished_run: Path) -> None:
     rows = pd.concat(pd.read_parquet(p) for p in (finished_run / "eval" / "results").glob("*"))
     assert set(rows["checkpoint"]) == {"base", *(t["trial_id"] for t in json.loads(
         (finished_run / "trials.json").read_text()))}
-    assert len(rows) == 3 * 12
+    # every kept checkpoint is scored: base + 2 trials x the checkpoints of steps 2 and 4
+    assert rows.groupby("checkpoint").size().to_dict() == {name: 12 if name == "base" else 24
+                                                          for name in set(rows["checkpoint"])}
     assert {"prompt", "prediction", "reference", "edit_sim", "exact_match"} <= set(rows.columns)
     assert rows["edit_sim"].between(0, 100).all()
     assert not rows["prediction"].str.contains("\n").any()  # cut at the stop string
@@ -160,4 +162,4 @@ def test_second_run_reuses_every_stage(finished_run: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "prepare: reused" in result.output
     assert "sweep: reused" in result.output
-    assert "0 new (checkpoint, task) pairs scored" in result.output
+    assert "pairs: 0 scored, 5 reused" in result.output

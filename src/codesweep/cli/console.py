@@ -67,6 +67,8 @@ class ConsoleProgress:
         if self.live is not None:
             self.live.stop()
             self.live = None
+            if not console.is_terminal:  # piped or recorded: the last frame ends mid-line
+                console.line()
 
 
 class StageClock:

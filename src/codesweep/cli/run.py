@@ -60,6 +60,7 @@ def run_command(recipe: Path = RECIPE, override: list[str] = OVERRIDES,
         run = record_run(exp, prepared, base_path, tracking_uri)
         with clock("sweep"):
             sweep(exp, run, progress, restart=restart, on_trials=progress.trials)
+        progress.close_trials()  # the table stays on screen; evaluation lines go below it
         with clock("evaluate"):
             evaluate(exp.run_dir, Path(str(run.eval)), progress)
         with clock("report"), progress.status("report: leaderboard and plots"):
@@ -73,5 +74,6 @@ def run_command(recipe: Path = RECIPE, override: list[str] = OVERRIDES,
     for label, uri in locations(exp, run).items():
         console.print(f"{label + ':':15} {uri}", highlight=False, soft_wrap=True)
     # soft_wrap: a command to copy is never broken over two lines by us
-    console.print(f"MLflow UI:      mlflow ui --backend-store-uri {run.tracking_uri}",
-                  highlight=False, soft_wrap=True)
+    console.print("MLflow UI:", highlight=False)
+    console.print(f"mlflow ui --backend-store-uri {run.tracking_uri}", highlight=False,
+                  soft_wrap=True)

@@ -5,7 +5,9 @@ sees one `training_iteration` per report and can stop weak trials early.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import io
 import os
 from pathlib import Path
 from typing import Any
@@ -136,10 +138,19 @@ def make_tuner(base_spec: TrialSpec, run_dir: Path, resume: bool,
     )
 
 
+def tune_output() -> contextlib.AbstractContextManager[Any]:
+    """Where Tune's own prints go: nowhere unless CODESWEEP_VERBOSE is set. Even at
+    verbose=0 Tune prints its configuration table, the results path and a TensorBoard hint
+    to stdout; the caller's trial board says what the sweep is doing instead."""
+    if os.environ.get("CODESWEEP_VERBOSE"):
+        return contextlib.nullcontext()
+    return contextlib.redirect_stdout(io.StringIO())
+
+
 def run_sweep(base_spec: TrialSpec, run_dir: Path, resume: bool,
               callbacks: list[Any] | None = None) -> tuple[list[TrialResult], bool]:
     """Fit the sweep's Tuner; return its trials and whether SIGINT/SIGTERM stopped it."""
-    with stop_on_signals() as stopped:
+    with stop_on_signals() as stopped, tune_output():
         tuner = make_tuner(base_spec, run_dir, resume=resume, callbacks=callbacks)
         trials = collect_trials(tuner.fit())
     interrupted = stopped.is_set() or any(t.status == "unfinished" for t in trials)
