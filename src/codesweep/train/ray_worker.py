@@ -102,6 +102,13 @@ def _report(metrics: dict[str, Any], checkpoint_dir: Path | None) -> None:
     shutil.rmtree(checkpoint_dir, ignore_errors=True)  # Ray copied it to storage_path
 
 
+def one_node() -> bool:
+    """True when the connected Ray cluster (if any) has a single live node."""
+    import ray
+
+    return not ray.is_initialized() or sum(1 for n in ray.nodes() if n["Alive"]) <= 1
+
+
 def make_trainer(spec: TrialSpec, name: str, storage_path: Path | str,
                  callbacks: list[Any], train_fn: Any = None) -> Any:
     """A TorchTrainer for one training run, resumable under the same (storage_path, name).
@@ -120,7 +127,9 @@ def make_trainer(spec: TrialSpec, name: str, storage_path: Path | str,
     resources = {"CPU": train_cfg.cpus_per_worker}
     if train_cfg.gpus_per_worker:
         resources["GPU"] = train_cfg.gpus_per_worker
-    in_process = runs_in_process(train_cfg)
+    # On one machine a single CPU worker trains in the trial's own process; on a cluster of
+    # several nodes it stays a Train worker, which the scheduler may place on any node.
+    in_process = runs_in_process(train_cfg) and one_node()
     source = split_dir(spec.prepared, recipe.data, "train")
     datasets: dict[str, Any] = {}
     if recipe.data.loader == "ray_data":  # `direct` workers read the Parquet split themselves
