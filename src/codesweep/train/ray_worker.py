@@ -110,7 +110,8 @@ def one_node() -> bool:
 
 
 def make_trainer(spec: TrialSpec, name: str, storage_path: Path | str,
-                 callbacks: list[Any], train_fn: Any = None) -> Any:
+                 callbacks: list[Any], train_fn: Any = None,
+                 allow_in_process: bool = True) -> Any:
     """A TorchTrainer for one training run, resumable under the same (storage_path, name).
 
     Retention follows `train.keep_checkpoints` / `train.keep_by` (Ray always keeps the newest
@@ -129,13 +130,13 @@ def make_trainer(spec: TrialSpec, name: str, storage_path: Path | str,
         resources["GPU"] = train_cfg.gpus_per_worker
     # On one machine a single CPU worker trains in the trial's own process; on a cluster of
     # several nodes it stays a Train worker, which the scheduler may place on any node.
-    in_process = runs_in_process(train_cfg) and one_node()
+    in_process = allow_in_process and runs_in_process(train_cfg) and one_node()
     source = split_dir(spec.prepared, recipe.data, "train")
     datasets: dict[str, Any] = {}
     if recipe.data.loader == "ray_data":  # `direct` workers read the Parquet split themselves
         filesystem, path = ref_for(source).pyarrow_target()
-        datasets["train"] = ray.data.read_parquet(path, columns=columns(recipe.data),
-                                                  filesystem=filesystem)
+        datasets["train"] = ray.data.read_parquet(
+            path, filesystem=filesystem).select_columns(columns(recipe.data))
     return TorchTrainer(
         train_fn or train_worker,
         # the validated object: workers do not re-validate

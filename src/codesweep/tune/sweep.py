@@ -50,6 +50,7 @@ def trial_driver(params: dict[str, Any], base_spec: TrialSpec) -> None:
     """Tune function trainable: build this trial's spec and run its TorchTrainer to the end."""
     from ray import tune
     from ray.train import WorkerGroupError
+    from ray.tune.integration.ray_train import TuneReportCallback
 
     from codesweep.train.ray_worker import make_trainer
     from codesweep.tune.eval_reporting import report_callbacks
@@ -57,8 +58,12 @@ def trial_driver(params: dict[str, Any], base_spec: TrialSpec) -> None:
     trial_id = tune.get_context().get_trial_id()
     spec = base_spec.model_copy(update={"recipe": trial_recipe(base_spec.recipe, params)})
     assert spec.train_dir is not None, "a sweep's TrialSpec names its train_dir"
+    callbacks = report_callbacks(spec)
+    # In-training scoring hangs off Ray Train's report callbacks, which a trial training in
+    # its own process (no Train workers) never calls: keep Train workers for it.
+    scores_in_training = not all(isinstance(c, TuneReportCallback) for c in callbacks)
     trainer = make_trainer(spec, name=trial_id, storage_path=Path(spec.train_dir),
-                           callbacks=report_callbacks(spec))
+                           callbacks=callbacks, allow_in_process=not scores_in_training)
     try:
         trainer.fit()
     except WorkerGroupError as exc:
