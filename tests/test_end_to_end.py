@@ -19,7 +19,6 @@ from typer.testing import CliRunner
 from codesweep.cli import app
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
-pytestmark = pytest.mark.slow
 
 
 def make_repo(root: Path) -> Path:

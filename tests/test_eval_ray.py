@@ -51,16 +51,15 @@ def reported(run_dir: Path) -> dict[float, list[dict]]:
     return trials
 
 
-@pytest.mark.xfail(reason="the eval metric reaches Tune, but ASHA stopping a trial on it is not "
-                          "verified yet", strict=False)
 def test_asha_stops_trials_on_the_code_metric(ray_session, tmp_path: Path) -> None:
-    from codesweep.tune.sweep import make_tuner
+    from codesweep.tune.sweep import run_sweep
 
     root = make_workspace(tmp_path)
     spec = sweep_spec(root)
     assert spec.recipe.sweep.mode == "max"
     started = time.monotonic()
-    make_tuner(spec, root / "run", resume=False).fit()
+    finished, interrupted = run_sweep(spec, root / "run", resume=False)
+    assert not interrupted and [t.status for t in finished] == ["done"] * 3
     print(f"sweep with in-loop scoring: {time.monotonic() - started:.1f}s")
     trials = reported(root / "run")
     every = [rows for runs in trials.values() for rows in runs]
@@ -74,6 +73,11 @@ def test_asha_stops_trials_on_the_code_metric(ray_session, tmp_path: Path) -> No
     absurd = trials[1e3]
     assert all(len(rows) < 3 for rows in absurd)  # ASHA stopped them on edit_sim
     assert all(rows[0][METRIC] < sane[0][METRIC] for rows in absurd)
+    kept = {trial.name: sorted(p for p in trial.glob("checkpoint_*") if p.is_dir())
+            for trial in (root / "run" / "train").iterdir()}
+    assert sorted(map(len, kept.values())) == [1, 1, 2]  # keep_checkpoints: 2, after scoring
+    reported_paths = {row["checkpoint_path"] for rows in every for row in rows}
+    assert {str(p) for paths in kept.values() for p in paths} <= reported_paths
 
 
 @pytest.fixture

@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from codesweep.train.retention import beyond_retention
+
 RNG_FILE = "rng_state.pkl"
 METRICS_FILE = "metrics.json"
 
@@ -83,14 +85,7 @@ def prune(out_dir: Path, keep: int, keep_by: str) -> list[Path]:
     """Delete `checkpoint_*` directories beyond the `keep` newest (or best by val_loss; the
     newest is always kept so a run can resume). Return what was deleted."""
     found = sorted(out_dir.glob("checkpoint_*"), key=step_of)
-    if len(found) <= keep:
-        return []
-    if keep_by == "val_loss":
-        ranked = sorted(found, key=lambda d: (_val_loss(d), -step_of(d)))
-        kept = set(ranked[:keep]) | {found[-1]}
-    else:
-        kept = set(found[-keep:])
-    doomed = [d for d in found if d not in kept]
+    doomed = beyond_retention([(d, _val_loss(d)) for d in found], keep, keep_by)
     for directory in doomed:
         shutil.rmtree(directory)
     return doomed

@@ -111,11 +111,12 @@ def one_node() -> bool:
 
 def make_trainer(spec: TrialSpec, name: str, storage_path: Path | str,
                  callbacks: list[Any], train_fn: Any = None,
-                 allow_in_process: bool = True) -> Any:
+                 allow_in_process: bool = True, keep_every_checkpoint: bool = False) -> Any:
     """A TorchTrainer for one training run, resumable under the same (storage_path, name).
 
     Retention follows `train.keep_checkpoints` / `train.keep_by` (Ray always keeps the newest
-    too); up to `train.max_failures` worker failures restart the workers from the newest
+    too), unless `keep_every_checkpoint` leaves retention to a callback; up to
+    `train.max_failures` worker failures restart the workers from the newest
     checkpoint. `storage_path` may be a path or a storage URI: Ray writes checkpoints through
     its filesystem, so workers on every node write under the same root.
     """
@@ -149,7 +150,8 @@ def make_trainer(spec: TrialSpec, name: str, storage_path: Path | str,
             resources_per_worker=resources),
         run_config=ray.train.RunConfig(
             name=name, **ref_for(str(storage_path)).ray_storage(), callbacks=callbacks,
-            checkpoint_config=checkpoint_config(recipe),
+            checkpoint_config=(ray.train.CheckpointConfig() if keep_every_checkpoint
+                               else checkpoint_config(recipe)),
             failure_config=ray.train.FailureConfig(max_failures=train_cfg.max_failures)),
         datasets=datasets,
     )

@@ -15,6 +15,18 @@ decides at Tune iteration k on the score of the k-th checkpoint; while that scor
 computed the trial's Tune iteration count lags behind its training, so a trial that ASHA stops
 may have trained on for up to the scoring time of one report.
 
+Retention waits for the scores: Ray Train deleted a checkpoint beyond `train.keep_checkpoints`
+as soon as a newer one arrived, often before its scoring task had loaded it (seen on the first
+checkpoint of a fast trial). So a trial that scores in training keeps every checkpoint in
+Ray's own bookkeeping, and this callback applies the recipe's retention rule to the
+checkpoints whose scores are in.
+
+The last reports are released at controller shutdown, close to the moment `fit()` returns and
+Tune's function trainable posts its own end-of-run result; if that result reaches the
+trainable's one-slot result queue while a forwarded report is still on its way, both block
+(seen as a sweep that hung after its last report). So shutdown also waits until the trial
+has taken every forwarded report off the queue.
+
 A failed score is forwarded as `eval.<task>.status: failed` (+ `.reason`). Tune refuses a
 result without its metric, so when the sweep metric is one of the failed task's, it carries
 the worst value of its direction (-inf when maximized, +inf when minimized): ASHA stops such
@@ -83,7 +95,7 @@ class EvalReportCallback(*_ray_callback_bases()):  # type: ignore[misc]
 
     def __init__(self, base_path: str, slice_tasks: list[Any], dtype: str = "auto",
                  resources: dict[str, Any] | None = None, metric: str | None = None,
-                 mode: str = "max") -> None:
+                 mode: str = "max", keep: int | None = None, keep_by: str = "last") -> None:
         from ray.train._internal.session import get_session
 
         session = get_session()
@@ -94,6 +106,8 @@ class EvalReportCallback(*_ray_callback_bases()):  # type: ignore[misc]
         self._metric, self._mode = metric, mode
         self._resources = resources or {"num_cpus": 1}
         self._held = HeldReports()
+        self._keep, self._keep_by = keep, keep_by
+        self._scored: list[tuple[str, float]] = []  # (checkpoint path, val_loss), oldest first
 
     def after_report(self, training_report: Any, metrics: list[dict[str, Any]]) -> None:
         """Start scoring the report's checkpoint, hold the report, forward what is ready."""
@@ -125,6 +139,8 @@ class EvalReportCallback(*_ray_callback_bases()):  # type: ignore[misc]
         while len(self._held):
             await asyncio.sleep(SHUTDOWN_POLL_S)
             self._forward()
+        while not await self._tune_queue.actor.empty.remote():
+            await asyncio.sleep(SHUTDOWN_POLL_S)
 
     def _forward(self) -> None:
         import ray
@@ -134,6 +150,52 @@ class EvalReportCallback(*_ray_callback_bases()):  # type: ignore[misc]
 
         for result in self._held.release(is_done, ray.get):
             self._tune_queue.put(with_sweep_metric(result, self._metric, self._mode))
+            if CHECKPOINT_PATH_KEY in result:
+                self._retain(result[CHECKPOINT_PATH_KEY], result.get("val_loss"))
+
+    def _retain(self, checkpoint_path: str, val_loss: Any) -> None:
+        """Apply the recipe's retention rule now that this checkpoint's score is in."""
+        from codesweep.storage import ref_for
+        from codesweep.train.retention import beyond_retention
+
+        if self._keep is None:
+            return
+        loss = float(val_loss) if isinstance(val_loss, int | float) else float("inf")
+        self._scored.append((checkpoint_path, loss if loss == loss else float("inf")))
+        for doomed in beyond_retention(self._scored, self._keep, self._keep_by):
+            ref_for(doomed).delete_tree()
+            self._scored = [entry for entry in self._scored if entry[0] != doomed]
+
+
+def settle_checkpoints(trial_dir: str, reported: list[tuple[str, float]], keep: int,
+                       keep_by: str) -> list[str]:
+    """After a trial that scored in training ended: keep what the retention rule keeps of
+    the checkpoints it reported to Tune (oldest first, with val_loss), and drop those Tune
+    never saw: ASHA stopped the trial while their scores were pending, so they hold the
+    training that ran on past the stop. Return the deleted checkpoint paths."""
+    from codesweep.storage import ref_for
+    from codesweep.train.retention import beyond_retention
+
+    root = ref_for(trial_dir)
+    seen = {ref_for(path).uri for path, _ in reported}
+    on_disk = [root.child(name) for name in root.list() if name.startswith("checkpoint_")
+               and root.child(name).is_dir()]
+    doomed = [ref.uri for ref in on_disk if ref.uri not in seen]
+    present = [(ref_for(path).uri, loss) for path, loss in reported
+               if ref_for(path).uri in {ref.uri for ref in on_disk}]
+    doomed += beyond_retention(present, keep, keep_by)
+    for uri in doomed:
+        ref_for(uri).delete_tree()
+    return doomed
+
+
+def scores_in_training(spec: Any) -> bool:
+    """Whether the spec's eval suite scores checkpoints while trials train."""
+    from codesweep.config.loader import load_recipe
+    from codesweep.config.schema import EvalSuite
+
+    return bool(spec.eval_suite) and load_recipe(
+        Path(spec.eval_suite), EvalSuite).in_training is not None
 
 
 def with_sweep_metric(result: dict[str, Any], metric: str | None, mode: str) -> dict[str, Any]:
@@ -163,5 +225,7 @@ def report_callbacks(spec: Any) -> list[Any]:
                              suite.in_training.tasks)
     resources = {"num_cpus": suite.cpus_per_actor, "num_gpus": suite.gpus_per_actor}
     sweep = spec.recipe.sweep
+    train = spec.recipe.train
     return [EvalReportCallback(spec.base_path, slice_tasks, spec.recipe.model.dtype,
-                               resources, metric=sweep.metric, mode=sweep.mode)]
+                               resources, metric=sweep.metric, mode=sweep.mode,
+                               keep=train.keep_checkpoints, keep_by=train.keep_by)]

@@ -60,10 +60,12 @@ def trial_driver(params: dict[str, Any], base_spec: TrialSpec) -> None:
     assert spec.train_dir is not None, "a sweep's TrialSpec names its train_dir"
     callbacks = report_callbacks(spec)
     # In-training scoring hangs off Ray Train's report callbacks, which a trial training in
-    # its own process (no Train workers) never calls: keep Train workers for it.
+    # its own process (no Train workers) never calls: keep Train workers for it. Its
+    # callback applies retention once a checkpoint is scored (see tune/eval_reporting.py).
     scores_in_training = not all(isinstance(c, TuneReportCallback) for c in callbacks)
     trainer = make_trainer(spec, name=trial_id, storage_path=Path(spec.train_dir),
-                           callbacks=callbacks, allow_in_process=not scores_in_training)
+                           callbacks=callbacks, allow_in_process=not scores_in_training,
+                           keep_every_checkpoint=scores_in_training)
     try:
         trainer.fit()
     except WorkerGroupError as exc:
@@ -162,7 +164,29 @@ def run_sweep(base_spec: TrialSpec, run_dir: Path, resume: bool,
     if interrupted:  # the signal reaches the trials too: their errors are the interrupt's
         trials = [t if t.status == "done" else t.model_copy(update={"status": "unfinished"})
                   for t in trials]
+    settle_scored_trials(base_spec, trials)
     return trials, interrupted
+
+
+def settle_scored_trials(base_spec: TrialSpec, trials: list[TrialResult]) -> None:
+    """Retention for finished trials that scored in training (see `settle_checkpoints`);
+    unfinished ones keep every checkpoint, since they resume from their newest."""
+    from codesweep.tune.eval_reporting import scores_in_training, settle_checkpoints
+
+    if base_spec.train_dir is None or not scores_in_training(base_spec):
+        return
+    train = base_spec.recipe.train
+    for trial in trials:
+        if trial.status != "done":
+            continue
+        reported = [(str(row["checkpoint_path"]), _loss(row.get("val_loss")))
+                    for row in trial.history if isinstance(row.get("checkpoint_path"), str)]
+        settle_checkpoints(f"{base_spec.train_dir}/{trial.trial_id}", reported,
+                           train.keep_checkpoints, train.keep_by)
+
+
+def _loss(value: Any) -> float:
+    return float(value) if isinstance(value, int | float) and value == value else float("inf")
 
 
 def _searcher(recipe: TuningRecipe) -> Any:
@@ -194,7 +218,8 @@ def collect_trials(result_grid: Any) -> list[TrialResult]:
         tune_trial = tune_trials[index] if tune_trials else None
         metrics = dict(result.metrics or {})
         history = result.metrics_dataframe
-        keep = [c for c in ("step", "train_loss", "val_loss", "lr", "tokens_per_s")
+        keep = [c for c in ("step", "train_loss", "val_loss", "lr", "tokens_per_s",
+                            "checkpoint_path")
                 if history is not None and c in history]
         trials.append(TrialResult(
             trial_id=metrics.get("trial_id") or getattr(tune_trial, "trial_id", None)
@@ -202,7 +227,7 @@ def collect_trials(result_grid: Any) -> list[TrialResult]:
             params=dict(result.config or {}),
             status=_status(getattr(tune_trial, "status", None), result.error),
             error=_last_line(result.error),
-            final={k: metrics.get(k) for k in keep},
+            final={k: metrics.get(k) for k in keep if k != "checkpoint_path"},
             history=history[keep].to_dict("records") if keep else [],
             checkpoint=metrics.get("checkpoint_path"),
             best_checkpoint=_best_checkpoint(history),
