@@ -1,16 +1,20 @@
 """Fault drills on the real command: `codesweep run` interrupted with Ctrl-C after its first
-trial, crashed with SIGKILL mid-sweep, run twice at once on one run dir, and rerun over a
-truncated cache. Each ends with a plain rerun that must finish the work without redoing it."""
+trial, crashed with SIGKILL mid-sweep, run twice at once on one run dir and side by side on
+two, rerun over a truncated cache, and `prepare` onto a full disk. The interrupted ones end
+with a plain rerun that must finish the work without redoing it."""
 
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import psutil
 import pytest
-from drill_support import DrillResult, Workspace, drill_env, start_run, tiny_workspace
+from drill_support import DrillResult, Workspace, drill_env, start, start_run, tiny_workspace
 
 pytestmark = pytest.mark.slow
 
@@ -94,7 +98,6 @@ def test_sigkill_mid_sweep_then_a_plain_rerun(workspace: Workspace) -> None:
     assert_resumed_keeping(workspace, before, plain_rerun(workspace))
 
 
-@pytest.mark.xfail(reason="drill not yet verified on the merged tree", strict=False)
 def test_second_run_on_the_same_run_dir_fails_at_once(workspace: Workspace) -> None:
     with start_run(workspace) as first:
         first.wait_for(r"prepare: ", "the first run's prepare line")
@@ -110,7 +113,6 @@ def test_second_run_on_the_same_run_dir_fails_at_once(workspace: Workspace) -> N
     assert len(json.loads((workspace.run_dir / "trials.json").read_text())) == TRIALS
 
 
-@pytest.mark.xfail(reason="drill not yet verified on the merged tree", strict=False)
 def test_truncated_prepared_file_and_base_are_rebuilt(tmp_path: Path) -> None:
     workspace = tiny_workspace(tmp_path, num_trials=1, max_steps=2, report_every=2, files=20)
     assert plain_rerun(workspace).returncode == 0
@@ -124,3 +126,59 @@ def test_truncated_prepared_file_and_base_are_rebuilt(tmp_path: Path) -> None:
     assert "prepare: rebuilding the prepared data" in said and parquet.name in said
     assert "rebuilding the tiny base" in said and weights.name in said
 
+
+
+def descendants(pid: int) -> set[int]:
+    """Every process below `pid` now (Ray's head processes, workers, sandboxes)."""
+    return {child.pid for child in psutil.Process(pid).children(recursive=True)}
+
+
+def assert_nothing_outlives(pids: set[int], grace_s: float = 10.0) -> None:
+    """No process of a finished run is alive `grace_s` seconds after its driver exited."""
+    deadline = time.monotonic() + grace_s
+    alive = [p for p in pids if psutil.pid_exists(p)]
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.5)
+        alive = [p for p in alive if psutil.pid_exists(p)
+                 and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
+    assert not alive, [" ".join(psutil.Process(p).cmdline())[:120] for p in alive]
+
+
+def test_two_runs_on_different_run_dirs_both_finish(tmp_path: Path) -> None:
+    spaces = [tiny_workspace(tmp_path / name, num_trials=1, max_steps=2, report_every=2,
+                             files=20) for name in ("one", "two")]
+    seen: set[int] = set()
+    with start_run(spaces[0]) as first, start_run(spaces[1]) as second:
+        for drill in (first, second):  # both reach their sweeps: Ray and trials running
+            drill.wait_for(r"sweep: ", "the sweep line", timeout_s=600)
+            seen |= descendants(drill.process.pid)
+        results = [first.finish(timeout_s=600), second.finish(timeout_s=600)]
+    for workspace, result in zip(spaces, results, strict=True):
+        assert result.returncode == 0, result.output[-3000:]
+        summary = json.loads((workspace.run_dir / "eval" / "summary.json").read_text())
+        assert summary, "evaluation ran"
+    assert seen, "the runs started processes of their own"
+    assert_nothing_outlives(seen)
+
+
+@pytest.mark.skipif(shutil.which("unshare") is None, reason="needs util-linux's unshare")
+def test_full_disk_is_one_line_and_leaves_nothing_half_written(tmp_path: Path) -> None:
+    """`prepare` onto a 256 KiB tmpfs (in a private mount namespace, so nothing of this
+    machine is touched): one line naming the problem, no traceback, no half-written data."""
+    workspace = tiny_workspace(tmp_path, num_trials=1, files=20)
+    workspace.cache_dir.mkdir()
+    prepare = [sys.executable, "-m", "codesweep", "prepare", str(workspace.root / "pipeline.yaml"),
+               "--cache-dir", str(workspace.cache_dir)]
+    script = (f"mount -t tmpfs -o size=256k tmpfs {workspace.cache_dir} || exit 99; "
+              f"{' '.join(prepare)}; code=$?; find {workspace.cache_dir} -mindepth 1; "
+              "exit $code")
+    with start(["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
+               workspace.root) as drill:
+        result = drill.finish(timeout_s=600)
+    assert result.returncode == 2, result.output[-3000:]
+    said = " ".join(result.output.split())
+    assert "no space left on the device" in said, result.output[-3000:]
+    assert "Traceback" not in result.output
+    left = [line for line in result.output.splitlines()
+            if line.startswith(str(workspace.cache_dir))]  # what `find` listed on the tmpfs
+    assert not [path for path in left if path.endswith(".parquet")], left  # nothing half-written

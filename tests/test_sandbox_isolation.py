@@ -45,3 +45,11 @@ def test_namespaces_are_chosen_silently_where_they_work() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert isolation.detect() == isolation.NAMESPACES
+
+
+def test_the_sandbox_root_is_built_where_it_hides_nothing_it_keeps() -> None:
+    from codesweep.execution.harness import root_mount_point
+
+    assert root_mount_point(["/usr/lib/python3.11", "/usr/bin/python3.11"]) == "/tmp"
+    # an interpreter installed under /tmp: a root mounted on /tmp would hide it
+    assert root_mount_point(["/usr/lib/python3.11", "/tmp/ci/.venv/bin/python"]) != "/tmp"

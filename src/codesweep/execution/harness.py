@@ -43,7 +43,10 @@ if TYPE_CHECKING:  # annotations only: the sandbox's interpreter imports as litt
 
 MS_NOSUID, MS_NODEV, MS_BIND, MS_MOVE, MS_REC = 2, 4, 4096, 8192, 16384
 PIVOT_ROOT_SYSCALL = {"x86_64": 155, "aarch64": 41}
-NEW_ROOT = "/tmp"  # a fresh tmpfs mounted here (in the namespace only) becomes the root
+# A fresh tmpfs mounted on the first of these (in the namespace only) becomes the root; it
+# must not hide what it is built from, so one holding a kept path (a virtualenv under /tmp,
+# say) is passed over.
+ROOT_MOUNT_POINTS = ("/tmp", "/mnt", "/media", "/srv", "/opt", "/run", "/home")
 MNT_DETACH, CLONE_NEWIPC, PR_SET_NO_NEW_PRIVS = 2, 0x08000000, 38
 PR_CAPBSET_DROP, PR_SET_SECUREBITS, CAPABILITY_VERSION_3 = 24, 28, 0x20080522
 # NOROOT, NO_SETUID_FIXUP and KEEP_CAPS, each with its lock: root never regains capabilities.
@@ -392,21 +395,42 @@ def _enter_minimal_root(libc, keep: list[str], cover: list[str], executable: lis
     host's homes, project checkouts, virtualenvs, /var/tmp and its Unix sockets are simply
     not there.
     """
-    _mount(libc, "tmpfs", NEW_ROOT, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=755")
+    new_root = root_mount_point([*keep, executable[1]])
+    _mount(libc, "tmpfs", new_root, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=755")
     for path in keep:
-        _bind(libc, path, NEW_ROOT + path)
-    _bind(libc, executable[1], NEW_ROOT + executable[0])
+        _bind(libc, path, new_root + path)
+    if _below(executable[0], "/tmp"):
+        # each job's scratch tmpfs on /tmp would hide it: samples start the binary it names
+        sys.executable = executable[1]
+    else:
+        _bind(libc, executable[1], new_root + executable[0])
     for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
         if os.path.islink(top):  # merged /usr: the loader's paths go through these links
-            os.symlink(os.readlink(top), NEW_ROOT + top)
+            os.symlink(os.readlink(top), new_root + top)
     for path in cover:
-        if os.path.isdir(NEW_ROOT + path):
-            _mount(libc, "tmpfs", NEW_ROOT + path, "tmpfs", MS_NOSUID | MS_NODEV, "size=4k")
-    os.makedirs(NEW_ROOT + "/tmp", 0o755)
+        if os.path.isdir(new_root + path):
+            _mount(libc, "tmpfs", new_root + path, "tmpfs", MS_NOSUID | MS_NODEV, "size=4k")
+    # Each job's scratch tmpfs goes on /tmp; a kept path below it (libraries of an
+    # interpreter installed under /tmp) stays mapped in the zygote its children fork from.
+    os.makedirs(new_root + "/tmp", 0o755, exist_ok=True)
     # The namespace's own /proc (`unshare --mount-proc`): a user namespace may not mount a
     # fresh one once no full proc is visible, but may bind this one.
-    _bind(libc, "/proc", NEW_ROOT + "/proc")
-    _pivot_root(libc, NEW_ROOT)
+    _bind(libc, "/proc", new_root + "/proc")
+    _pivot_root(libc, new_root)
+
+
+def _below(path: str, directory: str) -> bool:
+    return path == directory or path.startswith(directory.rstrip("/") + "/")
+
+
+def root_mount_point(kept: list[str]) -> str:
+    """The first directory of ROOT_MOUNT_POINTS that holds none of the `kept` paths."""
+    for candidate in ROOT_MOUNT_POINTS:
+        inside = [path for path in kept if _below(path, candidate)]
+        if os.path.isdir(candidate) and not os.path.islink(candidate) and not inside:
+            return candidate
+    raise RuntimeError(f"no directory of {', '.join(ROOT_MOUNT_POINTS)} lies outside "
+                       "the interpreter's files, to build the sandbox's root on")
 
 
 def _mapped_directories() -> list[str]:
