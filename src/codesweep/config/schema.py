@@ -117,8 +117,9 @@ class DataConfig(Section):
         "per_document", description="packed windows: per_document = each document attends "
         "only to itself (positions restart); shared = attention across the whole window")
     completion_only_loss: bool = Field(True, description="tasks: no loss on prompt tokens")
-    ir_variant: Literal["A", "B", "C"] | None = Field(
-        None, description="IR ablation: reads tasks/<task>_<variant>/; C also adds IR tokens")
+    ir_variant: Literal["A", "B", "C", "signature_ir"] | None = Field(
+        None, description="IR ablation: reads tasks/<task>_<variant>/; C also adds IR tokens; "
+        "B/C show the solution's IR (an oracle), signature_ir only the signature's")
     ir: dict[str, Any] = Field(
         {}, description="IR params whose tokens variant C adds (kinds, languages, ...)")
 

@@ -73,6 +73,15 @@ def extract_functions(text: str, language: str) -> list[Function]:
     return []
 
 
+def extract_fields(text: str, language: str) -> dict[str | None, list[str]]:
+    """Member fields per enclosing class (Kotlin and Java; {} for other languages)."""
+    if language in ("kotlin", "java"):
+        from codesweep.tasks.functions_jvm import extract_jvm_fields
+
+        return extract_jvm_fields(text, language)
+    return {}
+
+
 def dedent_lines(lines: list[str]) -> tuple[str, int]:
     """Dedent a block of lines; return the text and the number of columns removed."""
     block = "".join(lines)

@@ -3,10 +3,12 @@
 Methods of classes, interfaces, objects and enums plus Kotlin top-level functions are
 extracted; local functions (inside another function) and constructors are not.
 A Javadoc/KDoc comment directly before a function becomes part of its `text`.
+`extract_jvm_fields` lists each class's member fields (the ConCode class context).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 from tree_sitter import Node
@@ -21,6 +23,11 @@ _CLASS_TYPES = {
     "kotlin": {"class_declaration", "object_declaration"},
 }
 _COMMENTS = {"line_comment", "block_comment", "multiline_comment"}
+_FIELD_TYPES = {"java": {"field_declaration", "constant_declaration", "formal_parameter"},
+                "kotlin": {"property_declaration", "class_parameter"}}
+# Code whose declarations are locals, not members: never searched for fields.
+_NOT_MEMBERS = {"block", "anonymous_initializer", "static_initializer", "constructor_declaration",
+                "secondary_constructor", "lambda_expression", "lambda_literal"}
 
 
 def extract_jvm(source: str, language: str) -> list[Function]:
@@ -28,18 +35,68 @@ def extract_jvm(source: str, language: str) -> list[Function]:
     data = source.encode()
     root = parser(language).parse(data).root_node
     lines = source.splitlines(keepends=True)
-    return [_function(node, owner, lines, language) for node, owner in _walk(root, None, language)]
+    wanted = _FUNCTION_TYPES[language]
+    return [_function(node, owner, lines, language)
+            for node, owner in _walk(root, None, language, wanted, set())]
 
 
-def _walk(node: Node, owner: str | None, language: str) -> Iterator[tuple[Node, str | None]]:
+def extract_jvm_fields(source: str, language: str) -> dict[str | None, list[str]]:
+    """Member fields per enclosing class (named as `Function.enclosing_class`), in source
+    order: `type name` for Java (as ConCode gives them), `val name: Type` for Kotlin."""
+    root = parser(language).parse(source.encode()).root_node
+    opaque = _FUNCTION_TYPES[language] | _NOT_MEMBERS
+    fields: dict[str | None, list[str]] = {}
+    for node, owner in _walk(root, None, language, _FIELD_TYPES[language], opaque):
+        entries = _java_fields(node) if language == "java" else _kotlin_fields(node)
+        if entries:
+            fields.setdefault(owner, []).extend(entries)
+    return fields
+
+
+def _walk(node: Node, owner: str | None, language: str, wanted: set[str],
+          opaque: set[str]) -> Iterator[tuple[Node, str | None]]:
+    """Nodes of the `wanted` types with their enclosing class; neither is descended into,
+    nor are `opaque` nodes (so local functions and local variables are skipped)."""
     for child in node.named_children:
-        if child.type in _FUNCTION_TYPES[language]:
-            yield child, owner  # not descending: local functions are skipped
+        if child.type in wanted:
+            yield child, owner
         elif child.type in _CLASS_TYPES[language]:
             name = _class_name(child)
-            yield from _walk(child, f"{owner}.{name}" if owner else name, language)
-        else:
-            yield from _walk(child, owner, language)
+            yield from _walk(child, f"{owner}.{name}" if owner else name, language, wanted,
+                             opaque)
+        elif child.type not in opaque:
+            yield from _walk(child, owner, language, wanted, opaque)
+
+
+def _java_fields(node: Node) -> list[str]:
+    """`type name` for each variable of a field declaration or record component."""
+    kind = node.child_by_field_name("type")
+    if kind is None:
+        return []
+    type_text = " ".join(node_text(kind).split())
+    if node.type == "formal_parameter":  # only a record's components are fields
+        is_component = node.parent is not None and node.parent.parent is not None \
+            and node.parent.parent.type == "record_declaration"
+        name = node.child_by_field_name("name")
+        return [f"{type_text} {node_text(name)}"] if is_component and name else []
+    names = [d.child_by_field_name("name") for d in node.children_by_field_name("declarator")]
+    return [f"{type_text} {node_text(name)}" for name in names if name is not None]
+
+
+def _kotlin_fields(node: Node) -> list[str]:
+    """`val name: Type` of a property or of a `val`/`var` constructor parameter."""
+    keyword = next((c.type for c in node.children if c.type in ("val", "var")), None)
+    if keyword is None:  # a plain constructor parameter is not a property
+        return []
+    if node.type == "class_parameter":
+        declared = node_text(node).split("=")[0]
+        declared = declared[declared.index(keyword) + len(keyword):]
+    else:
+        variable = next((c for c in node.named_children if c.type == "variable_declaration"),
+                        None)
+        declared = node_text(variable) if variable is not None else ""
+    declared = " ".join(declared.split())
+    return [f"{keyword} {declared}"] if declared else []
 
 
 def _class_name(node: Node) -> str:
@@ -86,12 +143,10 @@ def _function(node: Node, owner: str | None, lines: list[str], language: str) ->
     body = _body(node, language)
     modifiers = _modifiers(node)
     name = node.child_by_field_name("name")
-    header_end = snippet.at(body.start_point) if body else snippet.at(node.end_point)
-    header = snippet.text[snippet.at(node.start_point):header_end]
     label = node_text(name)
     return Function(
         name=label, language=language, text=snippet.text,
-        signature=" ".join(header.split()).rstrip(";"),
+        signature=_signature(node, body, snippet),
         signature_end=_signature_end(body, snippet, node),
         body_start=_body_start(body, snippet, node),
         start_line=first_row + 1, end_line=node.end_point[0] + 1,
@@ -103,6 +158,33 @@ def _function(node: Node, owner: str | None, lines: list[str], language: str) ->
         only_calls_super=body is not None and _only_calls_super(body, label, language),
         name_spans=tuple(sorted({snippet.span(n) for n in _self_references(node, label, owner)})),
     )
+
+
+def _signature(node: Node, body: Node | None, snippet: _Snippet) -> str:
+    """The declaration up to its body on one line, without comments: a `// note` inside the
+    header would otherwise swallow the rest of the joined line."""
+    start = snippet.at(node.start_point)
+    end = snippet.at(body.start_point) if body else snippet.at(node.end_point)
+    pieces = []
+    for comment in _header_comments(node, body):
+        comment_start, comment_end = snippet.span(comment)
+        pieces.append(snippet.text[start:comment_start])
+        start = comment_end
+    pieces.append(snippet.text[start:end])
+    joined = " ".join(" ".join(pieces).split())
+    return re.sub(r" (?=[,)])", "", joined).rstrip(";")
+
+
+def _header_comments(node: Node, body: Node | None) -> list[Node]:
+    """Comments inside a declaration outside its body, in source order."""
+    found, stack = [], [c for c in node.children if c != body]
+    while stack:
+        current = stack.pop()
+        if current.type in _COMMENTS:
+            found.append(current)
+        else:
+            stack.extend(current.children)
+    return sorted(found, key=lambda comment: comment.start_byte)
 
 
 def _body(node: Node, language: str) -> Node | None:

@@ -3,6 +3,10 @@
     A: prompt -> code                    (no IR)
     B: prompt + IR text -> code          (IR as plain text, tokenized like any text)
     C: B, with every IR token added to the tokenizer as one new token
+    signature_ir: B's format, but the IR of the signature and docstring only (body emptied)
+B and C show the IR of the solution itself, body included: an oracle ablation (what the
+answer's structure is worth), not something a user has at inference time. `signature_ir`
+builds its IR from `ir.signature.signature_stub`, so it is the non-oracle counterpart of B.
 B and C produce identical examples; C differs only in the model: training adds
 `recipe_tokens(data)` (= `variant_tokens(params)`) to the tokenizer (see
 `codesweep.models.vocab`). The IR is put in line comments before the code prompt, so a Python
@@ -19,6 +23,7 @@ from codesweep.config.loader import validate
 from codesweep.config.schema import DataConfig
 from codesweep.ir.ast import serialize_ast
 from codesweep.ir.cfg import build_cfg
+from codesweep.ir.signature import signature_stub
 from codesweep.ir.vocabulary import ast_vocabulary, cfg_vocabulary
 from codesweep.tasks.templates import line_comment
 
@@ -27,7 +32,9 @@ class IRParams(BaseModel):
     """Which IR variant to build and how to serialize the IR."""
 
     model_config = ConfigDict(extra="forbid")
-    variant: Literal["A", "B", "C"] = Field("A", description="A: no IR; B: IR text; C: IR tokens")
+    variant: Literal["A", "B", "C", "signature_ir"] = Field(
+        "A", description="A: no IR; B: IR text; C: IR tokens (B and C: IR of the solution, an "
+        "oracle); signature_ir: IR text of the signature and docstring only")
     kinds: list[Literal["ast", "cfg"]] = Field(["ast", "cfg"], description="IRs to include")
     ast_format: Literal["sexp", "types"] = "sexp"
     max_ast_tokens: int = Field(256, ge=8, description="AST length cap, in IR tokens")
@@ -41,6 +48,8 @@ def ir_text(code: str, language: str, params: IRParams, name: str | None = None)
     `<comment> KIND: tokens` line per IR kind; '' for variant A."""
     if params.variant == "A":
         return ""
+    if params.variant == "signature_ir":  # never the body: only what a user has before writing
+        code = signature_stub(code, language, name)
     comment = line_comment(language)
     lines = []
     if "ast" in params.kinds:

@@ -3,7 +3,8 @@
 The prompt is the function's head as it stands in the source: for Python the decorators,
 `def` line and docstring; for Kotlin and Java the KDoc/Javadoc, annotations and signature up to
 the opening brace. The completion is the rest of the function. With an IR variant (B or C)
-the IR of the whole function is prepended to the prompt as comment lines.
+the IR of the whole function (the solution's, an oracle) is prepended to the prompt as comment
+lines; with `signature_ir` the IR of the signature and docstring only.
 """
 
 from __future__ import annotations
