@@ -32,7 +32,7 @@ def _python_stub(code: str, name: str | None) -> str:
         function = first_function(pyast.parse(code), name)
     except (SyntaxError, ValueError):
         return ""
-    if function is None:
+    if not isinstance(function, pyast.FunctionDef | pyast.AsyncFunctionDef):
         return ""
     body = function.body
     has_doc = bool(body) and isinstance(body[0], pyast.Expr) \

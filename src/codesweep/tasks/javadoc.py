@@ -36,6 +36,8 @@ def _rendered(match: re.Match) -> str:
     if tag not in _REFERENCE_TAGS:
         return text  # code, literal, and unknown tags show their text; inheritDoc shows none
     reference = _REFERENCE.match(text)
+    if reference is None:  # the pattern matches any text; kept for the type checker
+        return text
     if reference["label"]:
         return reference["label"].strip()
     return reference["target"].lstrip("#").replace("#", ".")
