@@ -13,12 +13,23 @@ def ray_session():
     """A local Ray cluster for the whole test session, with logical CPUs over-subscribed.
 
     Four logical CPUs on a 2-core machine avoid the Train-workers-plus-Data-task deadlock.
+    Its own processes know its address, as a command's local instance does (other Ray
+    instances run beside it: the two-node cluster, drills); this process's children do not,
+    so a command a test spawns starts its own.
     """
+    import os
+
     import ray
 
+    from codesweep.cluster import own_address_for_ray_processes
+
     if not ray.is_initialized():
-        ray.init(num_cpus=4, include_dashboard=True, log_to_driver=False,
-                 configure_logging=False)
+        before = os.environ.get("RAY_ADDRESS")
+        with own_address_for_ray_processes():
+            ray.init(address="local", num_cpus=4, include_dashboard=True,
+                     log_to_driver=False, configure_logging=False)
+        if before is None:
+            del os.environ["RAY_ADDRESS"]
     yield ray
     ray.shutdown()
 

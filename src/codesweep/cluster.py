@@ -11,10 +11,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import socket
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Iterator, Mapping, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -127,9 +128,44 @@ def start_local(num_cpus: int) -> ClusterInfo:
     """Start a private local instance (address="local": a stale address file is ignored)."""
     import ray
 
-    ray.init(address="local", num_cpus=num_cpus, include_dashboard=True, log_to_driver=False,
-             configure_logging=False)
+    with own_address_for_ray_processes():
+        ray.init(address="local", num_cpus=num_cpus, include_dashboard=True,
+                 log_to_driver=False, configure_logging=False)
     return describe("local", joined=False)
+
+
+@contextlib.contextmanager
+def own_address_for_ray_processes() -> Iterator[None]:
+    """Start the instance on a GCS port chosen here, with `RAY_ADDRESS` naming it in the
+    environment its processes inherit. Ray's own helpers look the cluster up through the
+    State API, which refuses to guess between two instances on one machine (seen: Ray
+    Train's PlacementGroupCleaner then died and an ASHA-stopped trial's workers kept their
+    placement group, so the next trial waited forever). Setting `RAY_ADDRESS` after
+    `ray.init` reaches only what this process spawns, not Ray's workers."""
+    from ray._private.services import get_node_ip_address
+
+    port = free_port()
+    saved = dict(os.environ)
+    os.environ["RAY_GCS_SERVER_PORT"] = str(port)
+    os.environ["RAY_ADDRESS"] = f"{get_node_ip_address()}:{port}"
+    try:
+        yield
+    except BaseException:
+        os.environ.clear()
+        os.environ.update(saved)
+        raise
+    os.environ.pop("RAY_GCS_SERVER_PORT")  # this process's later `ray.init`s pick their own
+    if "RAY_GCS_SERVER_PORT" in saved:
+        os.environ["RAY_GCS_SERVER_PORT"] = saved["RAY_GCS_SERVER_PORT"]
+
+
+def free_port() -> int:
+    """A TCP port free on this machine now."""
+    with socket.socket() as probe:
+        probe.bind(("", 0))
+        return int(probe.getsockname()[1])
+
+
 
 
 def describe(address: str, joined: bool) -> ClusterInfo:
