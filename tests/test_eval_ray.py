@@ -111,16 +111,17 @@ def test_a_killed_actor_loses_nothing_and_the_rerun_scores_only_the_rest(
     suite, checkpoints, inputs = many_checkpoints
     results = tmp_path / "results"
     killer = threading.Thread(target=kill_eval_actor_when,
-                              args=(lambda: len(list(results.glob("*.parquet"))) >= 3,))
+                              args=(lambda: len(list(results.glob("*.parquet"))) >= 1,))
     killer.start()
     lines: list[str] = []
     first = run_evaluation(suite, checkpoints, inputs, results, progress=lines.append)
     killer.join()
-    assert (first.scored, first.reused) == (3, 0)  # the quick task of all three checkpoints
-    assert {task for _, task in first.failed} == {"slow"} and len(first.failed) == 3
+    # what was written before the kill is kept; every other pair failed with the reason
+    assert first.scored >= 1 and first.failed and first.reused == 0
+    assert first.scored + len(first.failed) == 6
     assert all("evaluation actor failed" in reason for reason in first.failed.values())
     assert lines[-1].startswith("6/6 (checkpoint, task) pairs, ")
-    assert len(list(results.glob("*.parquet"))) == 3
+    assert len(list(results.glob("*.parquet"))) == first.scored
     second = run_evaluation(suite, checkpoints, inputs, results)
-    assert (second.scored, second.reused, second.failed) == (3, 3, {})
+    assert (second.scored, second.reused, second.failed) == (len(first.failed), first.scored, {})
     assert run_evaluation(suite, checkpoints, inputs, results) == Outcome(reused=6)

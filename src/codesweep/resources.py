@@ -71,7 +71,11 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
     while current is not None and id(current) not in seen:
         seen.add(id(current))
         yield current
-        current = current.__cause__ or current.__context__
+        # a Ray task's error keeps the remote exception as `cause` (RayTaskError), not as
+        # `__cause__`: a full disk on a Ray Data write arrives that way
+        remote = getattr(current, "cause", None)
+        current = current.__cause__ or (remote if isinstance(remote, BaseException)
+                                        else current.__context__)
 
 
 def _sqlite_advice(exc: BaseException) -> str | None:

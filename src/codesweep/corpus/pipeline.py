@@ -30,6 +30,7 @@ from codesweep.corpus.output import publish, staging_dir
 from codesweep.corpus.sources import resolve_sources
 from codesweep.corpus.steps import PrepareState, run_steps
 from codesweep.locks import dataset_lock
+from codesweep.resources import one_line_resource_errors
 
 Progress = Callable[[str], None]
 
@@ -86,7 +87,9 @@ def prepare(config: PipelineConfig, *, recipe_dir: Path, cache_root: Path, force
             say(f"reusing {final}")
             return PreparedData(final, read_manifest(final), reused=True)
         say(f"rebuilding the prepared data: {problem}")
-    with dataset_lock(final, note=say):  # readers need no lock: the output appears by rename
+    # readers need no lock: the output appears by rename; a full disk under Ray Data's
+    # writers names no file, so the error names the dataset
+    with dataset_lock(final, note=say), one_line_resource_errors(final):
         return build(config, sources, bench, key, final, timer)
 
 
