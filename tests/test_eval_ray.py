@@ -97,12 +97,13 @@ def many_checkpoints(tmp_path: Path) -> tuple:
     return suite, checkpoints, inputs
 
 
-def kill_eval_actor_when(condition) -> None:
+def kill_eval_actor_when(condition, address: str) -> None:
     from ray.util.state import list_actors
 
     while not condition():
         time.sleep(0.05)
-    [actor] = list_actors(filters=[("class_name", "=", "EvalWorker"), ("state", "=", "ALIVE")])
+    [actor] = list_actors(address=address,  # other Ray instances may run on this machine
+                          filters=[("class_name", "=", "EvalWorker"), ("state", "=", "ALIVE")])
     os.kill(actor.pid, signal.SIGKILL)
 
 
@@ -111,7 +112,8 @@ def test_a_killed_actor_loses_nothing_and_the_rerun_scores_only_the_rest(
     suite, checkpoints, inputs = many_checkpoints
     results = tmp_path / "results"
     killer = threading.Thread(target=kill_eval_actor_when,
-                              args=(lambda: len(list(results.glob("*.parquet"))) >= 1,))
+                              args=(lambda: len(list(results.glob("*.parquet"))) >= 1,
+                                    ray_session.get_runtime_context().gcs_address))
     killer.start()
     lines: list[str] = []
     first = run_evaluation(suite, checkpoints, inputs, results, progress=lines.append)

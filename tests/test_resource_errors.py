@@ -139,3 +139,23 @@ def test_atomic_write_replaces_whole_file(tmp_path: Path) -> None:
     write_json(target, {"a": 2})
     assert json.loads(target.read_text()) == {"a": 2}
     assert [p.name for p in target.parent.iterdir()] == ["run.json"]
+
+
+def test_full_disk_inside_a_ray_data_write_is_found_behind_its_wrappers() -> None:
+    """Ray Data raises the task's RayTaskError(OSError) `from` its own SystemException; the
+    OSError with the errno is only the task error's `cause`."""
+    import ray.exceptions
+
+    from codesweep.resources import resource_error
+
+    remote = ray.exceptions.RayTaskError(
+        "write", "tb", OSError(errno.ENOSPC, "No space left on device")).as_instanceof_cause()
+    try:
+        try:
+            raise RuntimeError("SystemException")
+        except RuntimeError as wrapper:
+            raise remote from wrapper
+    except OSError as raised:
+        error = resource_error(raised, "/cache/prepared/quickstart-1234")
+    assert error is not None
+    assert str(error).startswith("/cache/prepared/quickstart-1234: no space left on the device")

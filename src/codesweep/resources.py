@@ -66,16 +66,20 @@ def one_line_resource_errors(path: Path | str | None = None,
 
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """`exc` and every exception behind it: causes, contexts, and a Ray task error's remote
+    exception (RayTaskError keeps it as `cause`; Ray Data raises it `from` its own
+    SystemException, so both links are followed)."""
     seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
+    waiting: list[BaseException] = [exc]
+    while waiting:
+        current = waiting.pop(0)
+        if id(current) in seen:
+            continue
         seen.add(id(current))
         yield current
-        # a Ray task's error keeps the remote exception as `cause` (RayTaskError), not as
-        # `__cause__`: a full disk on a Ray Data write arrives that way
         remote = getattr(current, "cause", None)
-        current = current.__cause__ or (remote if isinstance(remote, BaseException)
-                                        else current.__context__)
+        waiting += [linked for linked in (current.__cause__, remote, current.__context__)
+                    if isinstance(linked, BaseException)]
 
 
 def _sqlite_advice(exc: BaseException) -> str | None:

@@ -102,6 +102,8 @@ def timed_lines() -> Callable[[str], None]:
 # Ray Train's "Running in local mode".
 QUIET_LOGGERS = ("ray.data._internal.progress", "optuna.storages._in_memory",
                  "mlflow.store.db.utils", "alembic", "ray.train.v2.api.config")
+RAY_DATA_ERROR_LOGGERS = ("ray.data._internal.execution.streaming_executor_state",
+                          "ray.data.exceptions")
 TOKEN_AUTH_LOGGER = "ray._private.authentication.authentication_token_setup"
 TOKEN_AUTH_LINE = ("ray: token auth is off for this local instance: anyone reaching its ports "
                    "can run code")
@@ -126,11 +128,20 @@ def quiet_libraries() -> None:
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.ERROR)
     logging.getLogger(TOKEN_AUTH_LOGGER).addFilter(_token_auth_in_our_words)
+    # Ray Data logs a failed task's traceback before raising it; the command's own error
+    # line says what failed (a full disk, say), and --verbose shows the traceback.
+    for name in RAY_DATA_ERROR_LOGGERS:
+        logging.getLogger(name).addFilter(_without_traceback)
     python_warnings = logging.getLogger("py.warnings")
     if not any(isinstance(h, OneLineHandler) for h in python_warnings.handlers):  # once
         python_warnings.addHandler(OneLineHandler(logging.WARNING))
     python_warnings.propagate = False
     logging.captureWarnings(True)  # warnings.warn -> the py.warnings logger
+
+
+def _without_traceback(record: logging.LogRecord) -> bool:
+    record.exc_info = record.exc_text = None
+    return True
 
 
 def _token_auth_in_our_words(record: logging.LogRecord) -> bool:

@@ -89,7 +89,7 @@ def prepare(config: PipelineConfig, *, recipe_dir: Path, cache_root: Path, force
         say(f"rebuilding the prepared data: {problem}")
     # readers need no lock: the output appears by rename; a full disk under Ray Data's
     # writers names no file, so the error names the dataset
-    with dataset_lock(final, note=say), one_line_resource_errors(final):
+    with dataset_lock(final, note=say), one_line_resource_errors(final, path_wins=True):
         return build(config, sources, bench, key, final, timer)
 
 
