@@ -133,7 +133,8 @@ def files_under(root: Path) -> set[str]:
 
 def job_packages(head: Head) -> list[Path]:
     """The directories Ray unpacked job working directories into."""
-    return sorted(head.temp_dir.glob("session_*/runtime_resources/working_dir_files/*/"))
+    unpacked = head.temp_dir.glob("session_*/runtime_resources/working_dir_files/*")
+    return sorted(path for path in unpacked if path.is_dir())
 
 
 def trial_histories(run_dir: Path) -> dict[str, list]:
@@ -152,7 +153,7 @@ def test_readme_job_submit_keeps_results_and_a_resubmission_reuses_them(
     [prepared] = (head.storage / ".cache" / "codesweep" / "prepared").glob("drill-*")
     assert (prepared / "manifest.json").is_file()
     assert (run_dir / "trials.json").is_file() and (run_dir / "eval" / "summary.json").is_file()
-    assert (run_dir / "mlflow.db").is_file()
+    assert (run_dir / "mlflow.db").is_file() and (run_dir / "mlartifacts").is_dir()
     histories = trial_histories(run_dir)
     assert len(histories) == 2 and all(histories.values())
     [package] = job_packages(head)
