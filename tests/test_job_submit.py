@@ -134,7 +134,7 @@ def files_under(root: Path) -> set[str]:
 def job_packages(head: Head) -> list[Path]:
     """The directories Ray unpacked job working directories into."""
     unpacked = head.temp_dir.glob("session_*/runtime_resources/working_dir_files/*")
-    return sorted(path for path in unpacked if path.is_dir())
+    return sorted({path.resolve() for path in unpacked if path.is_dir()})  # session_latest
 
 
 def trial_histories(run_dir: Path) -> dict[str, list]:
