@@ -148,6 +148,9 @@ def test_readme_job_submit_keeps_results_and_a_resubmission_reuses_them(
     write_project(project)
     shipped = files_under(project)
     first, first_s = submit(head, project)
+    [package] = job_packages(head)
+    assert files_under(package) <= shipped, files_under(package) - shipped  # nothing produced
+    assert files_under(project) == shipped  # nor in the submitting checkout
 
     run_dir = head.storage / "runs" / RUN_NAME
     [prepared] = (head.storage / ".cache" / "codesweep" / "prepared").glob("drill-*")
@@ -156,9 +159,6 @@ def test_readme_job_submit_keeps_results_and_a_resubmission_reuses_them(
     assert (run_dir / "mlflow.db").is_file() and (run_dir / "mlartifacts").is_dir()
     histories = trial_histories(run_dir)
     assert len(histories) == 2 and all(histories.values())
-    [package] = job_packages(head)
-    assert files_under(package) <= shipped, files_under(package) - shipped  # nothing produced
-    assert files_under(project) == shipped  # nor in the submitting checkout
 
     recipe = project / RECIPE
     recipe.write_text(recipe.read_text() + "# a note: same recipe\n")
