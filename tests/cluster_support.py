@@ -64,12 +64,15 @@ def node_env(home: Path) -> dict[str, str]:
             "RAY_USAGE_STATS_ENABLED": "0", "PYTHONPATH": os.environ.get("PYTHONPATH", "")}
 
 
-def head_command(port: int, temp_dir: Path) -> list[str]:
+def head_command(port: int, temp_dir: Path, dashboard_port: int | None = None) -> list[str]:
+    """`ray start --head --block` with the head resource cluster.yaml defines; the dashboard
+    (and the job API) on `dashboard_port`, a free one unless given."""
     return [RAY, "start", "--head", "--block", f"--port={port}",
             f"--resources={json.dumps({TRAIN_DRIVER: 2})}",
             "--num-cpus=2", "--num-gpus=0", f"--temp-dir={temp_dir}",
             "--object-store-memory=150000000", "--include-dashboard=true",
-            f"--dashboard-port={free_port()}", f"--ray-client-server-port={free_port()}",
+            f"--dashboard-port={dashboard_port or free_port()}",
+            f"--ray-client-server-port={free_port()}",
             f"--dashboard-agent-listen-port={free_port()}", "--disable-usage-stats"]
 
 

@@ -85,3 +85,21 @@ def test_listing_hash_changes_when_a_file_changes(tmp_path):
     assert resolve_sources(config(path="repo"), tmp_path, tmp_path)[0].revision == first
     (tmp_path / "repo" / "a.py").write_text("x = 22\n")
     assert resolve_sources(config(path="repo"), tmp_path, tmp_path)[0].revision != first
+
+
+def test_listing_hash_is_the_same_for_a_fresh_copy_of_the_same_files(tmp_path):
+    """`ray job submit` unpacks the project afresh on every submission: other location,
+    new modification times, same bytes. The prepared data must be found again."""
+    first, second = tmp_path / "pkg_1" / "repo", tmp_path / "pkg_2" / "repo"
+    for root, stamp in ((first, 1_000_000_000), (second, 2_000_000_000)):
+        (root / "sub").mkdir(parents=True)
+        for name, text in (("a.py", "x = 1\n"), ("sub/b.py", "y = 2\n")):
+            (root / name).write_text(text)
+            os.utime(root / name, ns=(stamp, stamp))
+    [one] = resolve_sources(config(path="repo"), first.parent, tmp_path)
+    [two] = resolve_sources(config(path="repo"), second.parent, tmp_path)
+    assert one.root != two.root and one.revision == two.revision
+    (second / "sub" / "b.py").write_text("y = 3\n")  # same size, other bytes
+    os.utime(second / "sub" / "b.py", ns=(2_000_000_000, 2_000_000_000))
+    [edited] = resolve_sources(config(path="repo"), second.parent, tmp_path)
+    assert edited.revision != one.revision

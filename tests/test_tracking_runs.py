@@ -16,6 +16,11 @@ from codesweep.rundir import write_recipe
 
 @pytest.fixture
 def logged(tmp_path: Path) -> tuple[Path, RunRecord, TuningRecipe, list[TrialResult]]:
+    return log_a_sweep(tmp_path)
+
+
+def log_a_sweep(tmp_path: Path) -> tuple[Path, RunRecord, TuningRecipe, list[TrialResult]]:
+    """Two trials (one with an adapter) and their scores, logged to a sqlite store."""
     run_dir = tmp_path / "run"
     recipe = TuningRecipe.model_validate({
         "name": "t", "pipeline": "p.yaml", "lora": {"alpha": 32},
@@ -89,3 +94,18 @@ def test_adapter_and_report_are_artifacts(logged) -> None:
     parent_id = children["a"].data.tags["mlflow.parentRunId"]
     assert "report/leaderboard.md" in [f.path for f in client.list_artifacts(parent_id,
                                                                              "report")]
+
+
+def test_artifacts_stay_beside_the_run_not_in_the_working_directory(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under `ray job submit` the working directory is Ray's package directory: MLflow's
+    default `./mlruns` would put the adapters there, to be evicted with it."""
+    elsewhere = tmp_path / "job_package"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    run_dir, run, _, _ = log_a_sweep(tmp_path)
+    assert list(elsewhere.iterdir()) == []
+    client = MlflowClient(run.tracking_uri)
+    trial = _children(client, run)["a"]
+    assert trial.info.artifact_uri.startswith((run_dir / "mlartifacts").as_uri())
+    assert list((run_dir / "mlartifacts").rglob("adapter_config.json"))

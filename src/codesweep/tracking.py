@@ -14,12 +14,22 @@ from typing import Any
 PARAM_VALUE_LIMIT = 6000  # MLflow's limit on a param value; longer values are cut
 TAG_KIND, TAG_RUN_DIR, TAG_TRIAL = "codesweep.kind", "codesweep.run_dir", "codesweep.trial_id"
 TAG_SWEEP_KEY, TAG_PARENT = "codesweep.sweep_key", "mlflow.parentRunId"
+ARTIFACTS_DIR = "mlartifacts"  # under the run dir, for a tracking store on local disk
 
 
 def tracking_uri(run_dir: Path, explicit: str | None = None) -> str:
     """--tracking-uri or recipe, then MLFLOW_TRACKING_URI, else sqlite under the run dir."""
     return explicit or os.environ.get("MLFLOW_TRACKING_URI") or \
         f"sqlite:///{(run_dir / 'mlflow.db').resolve()}"
+
+
+def artifact_location(uri: str, run_dir: Path) -> str | None:
+    """Where a new experiment keeps its artifacts: beside the run for a store on local disk
+    (MLflow would pick `./mlruns` under the working directory: inside Ray's job package
+    directory under `ray job submit`); a tracking server decides for itself (None)."""
+    if uri.startswith(("sqlite:", "file:")) or "://" not in uri:
+        return (run_dir / ARTIFACTS_DIR).resolve().as_uri()
+    return None
 
 
 def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, str]:
@@ -43,7 +53,7 @@ class Tracker:
         self.client = MlflowClient(tracking_uri=uri)
         existing = self.client.get_experiment_by_name(experiment)
         self.experiment_id = existing.experiment_id if existing else \
-            self.client.create_experiment(experiment)
+            self.client.create_experiment(experiment, artifact_location(uri, run_dir))
         self.run_dir = str(run_dir.resolve())
 
     def _find(self, kind: str, **tags: str) -> str | None:

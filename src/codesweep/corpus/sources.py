@@ -161,14 +161,28 @@ def listing_problem(absolute: str, root: Path, relative: str,
 
 
 def listing_hash(files: list[dict]) -> str:
-    """A fingerprint of a local listing: paths, sizes and modification times.
+    """A fingerprint of a local listing: each file's path and the hash of its bytes.
 
-    Cheap (no content read), and it changes whenever a file is edited, added or removed.
+    Contents, not modification times or the root's location: a copy of the same files
+    elsewhere (a `ray job submit` package directory, unpacked afresh with new times on each
+    submission) gets the same fingerprint, and any edit, addition or removal changes it.
     """
     digest = hashlib.sha256()
     for row in files:
-        info = os.stat(row["abspath"])
-        digest.update(f"{row['path']}\0{info.st_size}\0{info.st_mtime_ns}\n".encode())
+        digest.update(f"{row['path']}\0{content_hash(row['abspath'])}\n".encode())
+    return digest.hexdigest()
+
+
+def content_hash(path: str) -> str:
+    """The sha256 of a file's bytes; a file that cannot be opened counts as `unreadable`
+    (the read step drops it with the reason, so the listing stays valid)."""
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as handle:
+            while chunk := handle.read(1 << 20):
+                digest.update(chunk)
+    except OSError:
+        return "unreadable"
     return digest.hexdigest()
 
 
