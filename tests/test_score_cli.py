@@ -159,3 +159,12 @@ def test_evaluate_command_leaves_starting_ray_to_the_runner(
     result = runner.invoke(app, ["evaluate", str(tmp_path / "suite.yaml"), "--run",
                                  str(tmp_path)])
     assert result.exit_code == 0, result.output + repr(result.exception)
+
+
+def test_empty_files_are_an_error_not_a_zero_score(tmp_path: Path) -> None:
+    preds, refs = tmp_path / "p.jsonl", tmp_path / "r.jsonl"
+    preds.write_text("")
+    refs.write_text("")
+    result = _score("--metric", "bleu", "--predictions", preds, "--references", refs)
+    assert result.exit_code == 2, result.output
+    assert "r.jsonl: no references" in " ".join(result.output.split())

@@ -44,6 +44,9 @@ def pair_by_id(predictions: Path, references: Path) -> tuple[list[str], list[str
     """(ids, predictions, references) in the references' order; every id exactly once in each."""
     preds = read_by_id(predictions, "prediction")
     refs = read_by_id(references, "reference")
+    if not refs:  # a score over nothing would read as a real 0
+        raise CodesweepError(f"{references}: no references (one JSON object per line with "
+                             '"id" and "reference")')
     missing = [i for i in refs if i not in preds]
     extra = [i for i in preds if i not in refs]
     if missing:
