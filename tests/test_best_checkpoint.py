@@ -15,7 +15,7 @@ from codesweep.evaluation.best import best_steps
 from codesweep.export import find_checkpoint
 from codesweep.records import EvaluationRecord, PreparedDataRef, RunRecord, TrialResult
 from codesweep.report import build_report
-from codesweep.rundir import write_run, write_summary, write_trials
+from codesweep.rundir import read_summary, write_run, write_summary, write_trials
 
 WER = {"t1": {2: 40.0, 4: 30.0, 6: 35.0}, "t2": {2: 20.0, 4: 50.0, 6: 60.0}}
 VAL_LOSS = {"t1": {2: 3.0, 4: 2.0, 6: 1.0}, "t2": {2: 2.5, 4: 2.4, 6: 2.6}}
@@ -54,6 +54,18 @@ def test_best_step_follows_the_metric_direction(tmp_path: Path) -> None:
     assert best_steps(make_run(tmp_path / "wer", "eval.comp.wer")) == {"t1": 4, "t2": 2}
     assert best_steps(make_run(tmp_path / "es", "eval.comp.edit_sim")) == {"t1": 4, "t2": 2}
     assert best_steps(make_run(tmp_path / "loss", "val_loss")) == {"t1": 6, "t2": 4}
+
+
+def test_a_best_val_loss_step_that_was_not_kept_falls_to_the_best_kept_one(
+        tmp_path: Path) -> None:
+    """t2's lowest val_loss is at step 4, whose checkpoint retention deleted: the leaderboard
+    still lists t2, at its best scored step (2: val_loss 2.5 against 2.6 at step 6)."""
+    run_dir = make_run(tmp_path, "val_loss")
+    kept = [r for r in read_summary(run_dir) if not (r.checkpoint == "t2" and r.step == 4)]
+    write_summary(run_dir, kept)
+    assert best_steps(run_dir) == {"t1": 6, "t2": 2}
+    board = build_report(run_dir)
+    assert "| t2 |" in (run_dir / "report" / "leaderboard.md").read_text(), board
 
 
 def test_export_takes_the_best_checkpoint_unless_a_step_is_named(tmp_path: Path) -> None:

@@ -58,12 +58,26 @@ def step_values(run_dir: Path, metric: str) -> dict[str, dict[int, float]]:
 
 
 def best_steps(run_dir: Path) -> dict[str, int]:
-    """Each trial's best checkpoint step under the sweep metric (trials without values left
-    out)."""
+    """Each trial's best checkpoint step under the sweep metric, among its scored
+    checkpoints once the run is evaluated: a report's val_loss may belong to a checkpoint
+    that retention deleted since (trials without values left out)."""
     ranking = sweep_ranking(run_dir)
-    picked = {trial: ranking.best(values)
+    scored = scored_steps(run_dir)
+    picked = {trial: ranking.best({step: value for step, value in values.items()
+                                   if trial not in scored or step in scored[trial]})
               for trial, values in step_values(run_dir, ranking.metric).items()}
     return {trial: step for trial, step in picked.items() if step is not None}
+
+
+def scored_steps(run_dir: Path) -> dict[str, set[int]]:
+    """Per trial, the steps of its checkpoints that the evaluation scored (none before it)."""
+    if not run_dir.joinpath(*SUMMARY).is_file():
+        return {}
+    steps: dict[str, set[int]] = {}
+    for record in read_summary(run_dir):
+        if record.step is not None:
+            steps.setdefault(record.checkpoint, set()).add(record.step)
+    return steps
 
 
 def retained_checkpoints(trial_id: str, last: str | None) -> list[CheckpointRef]:
