@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from codesweep.tune.eval_reporting import HeldReports
 
 
@@ -23,3 +25,20 @@ def test_reports_wait_for_their_own_score_and_keep_step_order() -> None:
     assert release() == [{"step": 1, "eval.comp.edit_sim": 10.0},
                          {"step": 2, "eval.comp.edit_sim": 20.0}, {"step": 3}]
     assert len(held) == 0
+
+
+def test_trials_that_score_in_training_leave_room_for_their_scoring_task(ray_session) -> None:
+    """On 4 logical CPUs (2 cores), two single-worker trials fill every CPU with their
+    drivers and workers; with a 1-CPU scoring task each, only one fits at a time."""
+    from pathlib import Path
+
+    from test_train_tasks import task_spec
+
+    from codesweep.tune.sweep import max_concurrent
+
+    recipe = task_spec(Path("/x")).recipe
+    recipe = recipe.model_copy(update={"train": recipe.train.model_copy(
+        update={"num_workers": 1, "cpus_per_worker": 1})})
+    assert ray_session.cluster_resources()["CPU"] == 4
+    assert max_concurrent(recipe) == min(2, os.cpu_count() or 1)
+    assert max_concurrent(recipe, scoring_cpus=1) == 1

@@ -16,6 +16,7 @@ from codesweep.config.schema import SearchDomain, TuningRecipe, dotted_set
 from codesweep.records import TrialResult, TrialSpec
 from codesweep.sweep_state import SWEEP_NAME, stop_on_signals
 
+TRIAL_DRIVER_CPUS = 1  # Tune's default for a function trainable; it runs the trial's Train driver
 
 def search_space(space: dict[str, SearchDomain]) -> dict[str, Any]:
     """Tune domains keyed by dotted recipe paths (flat keys: Optuna sees them as they are)."""
@@ -89,8 +90,11 @@ def worker_failure_line(error: Any) -> str:
     return f"{type(failure).__name__}: {lines[0]}" if lines else type(failure).__name__
 
 
-def max_concurrent(recipe: TuningRecipe) -> int:
-    """Trials at once: by GPUs when trials use them, else by physical cores of the cluster."""
+def max_concurrent(recipe: TuningRecipe, scoring_cpus: float = 0.0) -> int:
+    """Trials at once: by GPUs when trials use them, else by physical cores of the cluster.
+    With `scoring_cpus` (a trial scores its checkpoints in training), each trial also needs
+    room for one scoring task beside its driver and workers: without it the scores wait for
+    the trials to end (seen: 2 trials on 4 logical CPUs, every score pending)."""
     import ray
 
     from codesweep.ray_runtime import ensure_ray
@@ -104,7 +108,11 @@ def max_concurrent(recipe: TuningRecipe) -> int:
         return max(1, int(resources.get("GPU", 0) // per_trial))
     # Logical CPUs are over-subscribed on a laptop; real cores bound CPU training throughput.
     cores = resources.get("CPU", 1) if ensure_ray().joined else (os.cpu_count() or 1)
-    return max(1, int(cores // max(1, train.num_workers)))
+    trials = int(cores // max(1, train.num_workers))
+    if scoring_cpus:
+        per_trial = TRIAL_DRIVER_CPUS + train.num_workers * train.cpus_per_worker + scoring_cpus
+        trials = min(trials, int(resources.get("CPU", 1) // per_trial))
+    return max(1, trials)
 
 
 def make_tuner(base_spec: TrialSpec, run_dir: Path, resume: bool,
@@ -123,7 +131,7 @@ def make_tuner(base_spec: TrialSpec, run_dir: Path, resume: bool,
     # a worker node's CPUs; elsewhere this is Tune's default of one CPU per trial.
     trainable = tune.with_resources(
         tune.with_parameters(trial_driver, base_spec=base_spec),
-        trial_driver_resources(max_cluster_resources()))
+        trial_driver_resources(max_cluster_resources(), cpus=TRIAL_DRIVER_CPUS))
     experiment = run_dir / SWEEP_NAME
     if resume and tune.Tuner.can_restore(str(experiment)):
         return tune.Tuner.restore(str(experiment), trainable=trainable, resume_unfinished=True,
@@ -135,7 +143,7 @@ def make_tuner(base_spec: TrialSpec, run_dir: Path, resume: bool,
         tune_config=tune.TuneConfig(
             metric=sweep.metric, mode=sweep.mode, num_samples=sweep.num_trials,
             search_alg=_searcher(recipe), scheduler=_scheduler(recipe),
-            max_concurrent_trials=max_concurrent(recipe)),
+            max_concurrent_trials=max_concurrent(recipe, scoring_cpus(base_spec))),
         run_config=tune.RunConfig(
             name=SWEEP_NAME, storage_path=str(run_dir.resolve()), callbacks=callbacks,
             verbose=2 if os.environ.get("CODESWEEP_VERBOSE") else 0,
@@ -143,6 +151,17 @@ def make_tuner(base_spec: TrialSpec, run_dir: Path, resume: bool,
             # Train run resumes from its newest checkpoint because its name is the trial id.
             failure_config=tune.FailureConfig(max_failures=recipe.train.max_failures)),
     )
+
+
+def scoring_cpus(spec: TrialSpec) -> float:
+    """CPUs one in-training scoring task asks for (0 when the sweep scores after training)."""
+    from codesweep.config.loader import load_recipe
+    from codesweep.config.schema import EvalSuite
+
+    if not spec.eval_suite:
+        return 0.0
+    suite = load_recipe(Path(spec.eval_suite), EvalSuite)
+    return float(suite.cpus_per_actor) if suite.in_training is not None else 0.0
 
 
 def tune_output() -> contextlib.AbstractContextManager[Any]:
