@@ -37,8 +37,10 @@ def finished_trials(run_dir: Path) -> dict[str, list[dict]]:
     finished = {}
     sweep = run_dir / "sweep"
     for trial in trial_dirs(run_dir):
-        (tune_dir,) = [d for d in sweep.iterdir() if trial.name in d.name]
-        result = tune_dir / "result.json"
+        tune_dirs = [d for d in sweep.iterdir() if trial.name in d.name]
+        if not tune_dirs:  # killed before Tune wrote this trial's directory: not finished
+            continue
+        result = tune_dirs[0] / "result.json"
         rows = [json.loads(line) for line in result.read_text().splitlines()] \
             if result.is_file() else []
         if rows and rows[-1].get("step") == 6:
