@@ -42,3 +42,18 @@ def test_trials_that_score_in_training_leave_room_for_their_scoring_task(ray_ses
     assert ray_session.cluster_resources()["CPU"] == 4
     assert max_concurrent(recipe) == min(2, os.cpu_count() or 1)
     assert max_concurrent(recipe, scoring_cpus=1) == 1
+
+
+def test_a_finished_trial_keeps_only_retained_checkpoints_that_tune_saw(tmp_path) -> None:
+    """ASHA stopped the trial after its first two reports; c3 and c4 were written while
+    their scores were pending. Kept: the retention rule's pick of the reported ones."""
+    from codesweep.tune.eval_reporting import settle_checkpoints
+
+    for name in ("c1", "c2", "c3", "c4"):
+        (tmp_path / f"checkpoint_{name}").mkdir()
+    reported = [(str(tmp_path / "checkpoint_c1"), 2.0), (str(tmp_path / "checkpoint_c2"), 3.0)]
+    settle_checkpoints(str(tmp_path), reported, keep=1, keep_by="val_loss")
+    # c1 is the best by val_loss, c2 the newest reported (a run resumes from its newest)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint_c1", "checkpoint_c2"]
+    settle_checkpoints(str(tmp_path), reported, keep=1, keep_by="last")
+    assert [p.name for p in tmp_path.iterdir()] == ["checkpoint_c2"]

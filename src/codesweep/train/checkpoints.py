@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from codesweep.train.retention import beyond_retention
+from codesweep.train.retention import beyond_retention, loss_or_inf
 
 RNG_FILE = "rng_state.pkl"
 METRICS_FILE = "metrics.json"
@@ -96,4 +96,4 @@ def _val_loss(directory: Path) -> float:
         value = json.loads((directory / METRICS_FILE).read_text()).get("val_loss")
     except (OSError, ValueError):
         return float("inf")
-    return float(value) if value is not None and value == value else float("inf")  # NaN last
+    return loss_or_inf(value)

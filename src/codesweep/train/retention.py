@@ -19,3 +19,10 @@ def beyond_retention(checkpoints: list[tuple[Any, float]], keep: int,
     else:
         kept = set(range(len(checkpoints) - keep, len(checkpoints)))
     return [checkpoint for i, (checkpoint, _) in enumerate(checkpoints) if i not in kept]
+
+
+def loss_or_inf(value: Any) -> float:
+    """A loss to rank by: missing, non-numeric and NaN losses rank last."""
+    if isinstance(value, int | float) and value == value:
+        return float(value)
+    return float("inf")

@@ -156,12 +156,11 @@ class EvalReportCallback(*_ray_callback_bases()):  # type: ignore[misc]
     def _retain(self, checkpoint_path: str, val_loss: Any) -> None:
         """Apply the recipe's retention rule now that this checkpoint's score is in."""
         from codesweep.storage import ref_for
-        from codesweep.train.retention import beyond_retention
+        from codesweep.train.retention import beyond_retention, loss_or_inf
 
         if self._keep is None:
             return
-        loss = float(val_loss) if isinstance(val_loss, int | float) else float("inf")
-        self._scored.append((checkpoint_path, loss if loss == loss else float("inf")))
+        self._scored.append((checkpoint_path, loss_or_inf(val_loss)))
         for doomed in beyond_retention(self._scored, self._keep, self._keep_by):
             ref_for(doomed).delete_tree()
             self._scored = [entry for entry in self._scored if entry[0] != doomed]
@@ -177,25 +176,24 @@ def settle_checkpoints(trial_dir: str, reported: list[tuple[str, float]], keep: 
     from codesweep.train.retention import beyond_retention
 
     root = ref_for(trial_dir)
-    seen = {ref_for(path).uri for path, _ in reported}
-    on_disk = [root.child(name) for name in root.list() if name.startswith("checkpoint_")
-               and root.child(name).is_dir()]
-    doomed = [ref.uri for ref in on_disk if ref.uri not in seen]
-    present = [(ref_for(path).uri, loss) for path, loss in reported
-               if ref_for(path).uri in {ref.uri for ref in on_disk}]
+    on_disk = {root.child(name).uri for name in root.list()
+               if name.startswith("checkpoint_") and root.child(name).is_dir()}
+    present = [(uri, loss) for uri, loss in ((ref_for(path).uri, loss) for path, loss in reported)
+               if uri in on_disk]
+    doomed = sorted(on_disk - {uri for uri, _ in present})
     doomed += beyond_retention(present, keep, keep_by)
     for uri in doomed:
         ref_for(uri).delete_tree()
     return doomed
 
 
-def scores_in_training(spec: Any) -> bool:
-    """Whether the spec's eval suite scores checkpoints while trials train."""
+def in_training_suite(spec: Any) -> Any | None:
+    """The spec's eval suite when it scores checkpoints while trials train, else None."""
     from codesweep.config.loader import load_recipe
     from codesweep.config.schema import EvalSuite
 
-    return bool(spec.eval_suite) and load_recipe(
-        Path(spec.eval_suite), EvalSuite).in_training is not None
+    suite = load_recipe(Path(spec.eval_suite), EvalSuite) if spec.eval_suite else None
+    return suite if suite is not None and suite.in_training is not None else None
 
 
 def with_sweep_metric(result: dict[str, Any], metric: str | None, mode: str) -> dict[str, Any]:
@@ -212,12 +210,10 @@ def with_sweep_metric(result: dict[str, Any], metric: str | None, mode: str) -> 
 def report_callbacks(spec: Any) -> list[Any]:
     """The trial driver's Train callbacks: `EvalReportCallback` when the spec's eval suite
     declares an in-training slice, else Tune's plain `TuneReportCallback`."""
-    from codesweep.config.loader import load_recipe
-    from codesweep.config.schema import EvalSuite
     from codesweep.evaluation.in_training import load_slice
 
-    suite = load_recipe(Path(spec.eval_suite), EvalSuite) if spec.eval_suite else None
-    if suite is None or suite.in_training is None:
+    suite = in_training_suite(spec)
+    if suite is None:
         from ray.tune.integration.ray_train import TuneReportCallback
 
         return [TuneReportCallback()]

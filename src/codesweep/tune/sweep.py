@@ -155,13 +155,10 @@ def make_tuner(base_spec: TrialSpec, run_dir: Path, resume: bool,
 
 def scoring_cpus(spec: TrialSpec) -> float:
     """CPUs one in-training scoring task asks for (0 when the sweep scores after training)."""
-    from codesweep.config.loader import load_recipe
-    from codesweep.config.schema import EvalSuite
+    from codesweep.tune.eval_reporting import in_training_suite
 
-    if not spec.eval_suite:
-        return 0.0
-    suite = load_recipe(Path(spec.eval_suite), EvalSuite)
-    return float(suite.cpus_per_actor) if suite.in_training is not None else 0.0
+    suite = in_training_suite(spec)
+    return float(suite.cpus_per_actor) if suite is not None else 0.0
 
 
 def tune_output() -> contextlib.AbstractContextManager[Any]:
@@ -190,22 +187,19 @@ def run_sweep(base_spec: TrialSpec, run_dir: Path, resume: bool,
 def settle_scored_trials(base_spec: TrialSpec, trials: list[TrialResult]) -> None:
     """Retention for finished trials that scored in training (see `settle_checkpoints`);
     unfinished ones keep every checkpoint, since they resume from their newest."""
-    from codesweep.tune.eval_reporting import scores_in_training, settle_checkpoints
+    from codesweep.train.retention import loss_or_inf
+    from codesweep.tune.eval_reporting import in_training_suite, settle_checkpoints
 
-    if base_spec.train_dir is None or not scores_in_training(base_spec):
+    if base_spec.train_dir is None or in_training_suite(base_spec) is None:
         return
     train = base_spec.recipe.train
     for trial in trials:
         if trial.status != "done":
             continue
-        reported = [(str(row["checkpoint_path"]), _loss(row.get("val_loss")))
+        reported = [(str(row["checkpoint_path"]), loss_or_inf(row.get("val_loss")))
                     for row in trial.history if isinstance(row.get("checkpoint_path"), str)]
         settle_checkpoints(f"{base_spec.train_dir}/{trial.trial_id}", reported,
                            train.keep_checkpoints, train.keep_by)
-
-
-def _loss(value: Any) -> float:
-    return float(value) if isinstance(value, int | float) and value == value else float("inf")
 
 
 def _searcher(recipe: TuningRecipe) -> Any:
