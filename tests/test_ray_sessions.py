@@ -82,3 +82,17 @@ def test_unreadable_marker_keeps_the_session(tmp_path: Path) -> None:
 def test_temp_root_follows_ray_tmpdir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("RAY_TMPDIR", str(tmp_path))
     assert ray_sessions.ray_temp_root() == tmp_path / "ray"
+
+
+def test_the_local_instances_own_workers_know_its_address(ray_session) -> None:
+    """Ray's helpers inside the instance (Train's placement-group cleaner) find their
+    cluster through RAY_ADDRESS when other instances run on the machine; the test
+    session's instance is started as a command's local instance is."""
+    @ray_session.remote(num_cpus=0)
+    def seen_address() -> str | None:
+        import os
+
+        return os.environ.get("RAY_ADDRESS")
+
+    assert ray_session.get(seen_address.remote()) == \
+        ray_session.get_runtime_context().gcs_address

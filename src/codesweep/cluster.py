@@ -145,18 +145,23 @@ def own_address_for_ray_processes() -> Iterator[None]:
     from ray._private.services import get_node_ip_address
 
     port = free_port()
-    saved = dict(os.environ)
+    saved = {key: os.environ.get(key) for key in ("RAY_GCS_SERVER_PORT", "RAY_ADDRESS")}
     os.environ["RAY_GCS_SERVER_PORT"] = str(port)
     os.environ["RAY_ADDRESS"] = f"{get_node_ip_address()}:{port}"
     try:
         yield
     except BaseException:
-        os.environ.clear()
-        os.environ.update(saved)
+        _restore(saved)
         raise
-    os.environ.pop("RAY_GCS_SERVER_PORT")  # this process's later `ray.init`s pick their own
-    if "RAY_GCS_SERVER_PORT" in saved:
-        os.environ["RAY_GCS_SERVER_PORT"] = saved["RAY_GCS_SERVER_PORT"]
+    _restore({"RAY_GCS_SERVER_PORT": saved["RAY_GCS_SERVER_PORT"]})  # later inits pick theirs
+
+
+def _restore(values: dict[str, str | None]) -> None:
+    for key, value in values.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
 
 
 def free_port() -> int:
