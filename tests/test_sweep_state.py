@@ -111,6 +111,33 @@ def test_signal_before_tune_listens_interrupts_at_once() -> None:
     assert not stopped.is_set()
 
 
+def test_tunes_stop_signal_warning_is_replaced_by_our_own_line(monkeypatch) -> None:
+    """Tune's real SIGUSR1 handler logs "Stop signal received ..."; the sweep says it once in
+    its own words (`interrupted_message`), so that warning stays off the terminal."""
+    import logging
+
+    from ray.tune.tune import _setup_signal_catching
+
+    from codesweep.tune.sweep import tune_output
+
+    monkeypatch.delenv("CODESWEEP_VERBOSE", raising=False)
+    seen: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: seen.append(record.getMessage())  # type: ignore[method-assign]
+    tune_logger = logging.getLogger("ray.tune.tune")
+    tune_logger.addHandler(handler)
+    try:
+        with stop_on_signals() as stopped, tune_output():
+            interrupted_event = _setup_signal_catching()  # what Tuner.fit() installs
+            os.kill(os.getpid(), signal.SIGINT)
+            assert stopped.is_set() and interrupted_event.is_set()
+        assert not any(m.startswith("Stop signal received") for m in seen)
+        tune_logger.warning("Stop signal received outside the sweep")  # the filter is gone
+        assert seen == ["Stop signal received outside the sweep"]
+    finally:
+        tune_logger.removeHandler(handler)
+
+
 def grid(*trials: tuple[str, str, Exception | None]) -> object:
     """A stand-in for a ResultGrid: results and, privately, Tune's trials."""
     results = [SimpleNamespace(metrics={}, metrics_dataframe=None, path=f"/s/driver_{tid}_0",

@@ -8,7 +8,9 @@ from __future__ import annotations
 import contextlib
 import copy
 import io
+import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -161,13 +163,27 @@ def scoring_cpus(spec: TrialSpec) -> float:
     return float(suite.cpus_per_actor) if suite is not None else 0.0
 
 
-def tune_output() -> contextlib.AbstractContextManager[Any]:
+@contextlib.contextmanager
+def tune_output() -> Iterator[None]:
     """Where Tune's own prints go: nowhere unless CODESWEEP_VERBOSE is set. Even at
     verbose=0 Tune prints its configuration table, the results path and a TensorBoard hint
-    to stdout; the caller's trial board says what the sweep is doing instead."""
+    to stdout; the caller's trial board says what the sweep is doing instead. Tune's
+    "Stop signal received" warning is dropped too: the interrupted sweep ends with our own
+    line saying how to continue (`interrupted_message`)."""
     if os.environ.get("CODESWEEP_VERBOSE"):
-        return contextlib.nullcontext()
-    return contextlib.redirect_stdout(io.StringIO())
+        yield
+        return
+    tune_logger = logging.getLogger("ray.tune.tune")
+    tune_logger.addFilter(_drop_stop_signal_notice)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            yield
+    finally:
+        tune_logger.removeFilter(_drop_stop_signal_notice)
+
+
+def _drop_stop_signal_notice(record: logging.LogRecord) -> bool:
+    return not record.getMessage().startswith("Stop signal received")
 
 
 def run_sweep(base_spec: TrialSpec, run_dir: Path, resume: bool,
