@@ -82,6 +82,26 @@ def test_disagreeing_rankings_get_one_note(run_dir: Path) -> None:
     assert board.notes[0] in (run_dir / "report" / "leaderboard.md").read_text()
 
 
+def test_a_tie_on_the_primary_metric_is_broken_by_the_sweep_metric(run_dir: Path) -> None:
+    write_trials(run_dir, [_trial("t1", 300, 1.5), _trial("t2", 300, 1.2),
+                           _trial("t3", 300, 1.7)])  # the sweep ranks t2 first
+    write_summary(run_dir, [
+        EvaluationRecord(checkpoint=c, task="line_completion", n=400, scores=_scores(*s))
+        for c, s in [("base", (0.0, 40.0, 5.0)), ("t1", (1.0, 45.0, 9.0)),
+                     ("t2", (0.5, 46.6, 8.0)), ("t3", (0.0, 46.6, 6.0))]])
+    board = build_report(run_dir)
+    assert list(board.table["checkpoint"]) == ["t2", "t3", "t1", "base"]  # t2, t3 tie at 46.6
+    assert board.notes == []  # the sweep's first is the leaderboard's first
+
+
+def test_no_differing_example_is_said_not_left_blank() -> None:
+    from codesweep.cli.tables import print_examples
+
+    console = Console(width=100, record=True)
+    print_examples(console, [], "t1")
+    assert "base and t1 complete every held-out line the same way" in console.export_text()
+
+
 def test_lower_is_better_metric_ranks_ascending(run_dir: Path) -> None:
     run = (run_dir / "run.json").read_text().replace('"primary_metric": "edit_sim"',
                                                       '"primary_metric": "wer"')

@@ -26,15 +26,20 @@ def test_trials_are_tracked_while_they_run(tmp_path: Path) -> None:
     assert set(runs) == {"t_done", "t_failed", "t_left"}
     assert runs["t_done"].info.status == "RUNNING"  # visible before any result
     assert runs["t_done"].data.params == {"optim.lr": "0.01"}
+    tune_bookkeeping = {"pid": 4242, "timestamp": 1767225600, "training_iteration": 1,
+                        "time_total_s": 3.5, "time_this_iter_s": 1.2,
+                        "iterations_since_restore": 1, "time_since_restore": 3.5}
     for step, score in ((2, 30.0), (4, 45.0)):
         logger.on_trial_result(0, [], done, {"step": step, "val_loss": 3.0 / step,
                                              "eval.comp.edit_sim": score,
-                                             "eval.comp.status": "ok"})
+                                             "eval.comp.status": "ok", **tune_bookkeeping})
     logger.on_trial_result(0, [], failed, {"step": 2, "eval.comp.edit_sim": -math.inf,
                                            "eval.comp.status": "failed"})
     history = client.get_metric_history(runs["t_done"].info.run_id, "eval.comp.edit_sim")
     assert [(m.step, m.value) for m in history] == [(2, 30.0), (4, 45.0)]
     assert client.get_metric_history(runs["t_failed"].info.run_id, "eval.comp.edit_sim") == []
+    logged = client.get_run(runs["t_done"].info.run_id).data.metrics
+    assert set(logged) == {"val_loss", "eval.comp.edit_sim"}  # the step is the x axis; no pid
     logger.on_trial_complete(0, [], done)
     logger.on_trial_error(0, [], failed)
     logger.on_experiment_end([done, failed, left])

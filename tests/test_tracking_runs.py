@@ -59,6 +59,20 @@ def test_children_hold_fixed_and_searched_params(logged) -> None:
     assert params["train.max_steps"] == "300"
 
 
+def test_parent_shows_the_search_domain_of_searched_keys(tmp_path: Path) -> None:
+    """The parent's `optim.lr` is what the sweep searched, not the default no trial used."""
+    from codesweep.experiment import sweep_params
+
+    recipe = TuningRecipe.model_validate({
+        "name": "t", "pipeline": "p.yaml",
+        "sweep": {"space": {"optim.lr": {"loguniform": [0.002, 0.01]},
+                            "lora.r": {"choice": [16, 32]}}}})
+    params = sweep_params(recipe)
+    assert params["optim.lr"] == "searched: loguniform [0.002, 0.01]"
+    assert params["lora.r"] == "searched: choice [16, 32]"
+    assert params["lora.alpha"] == str(recipe.lora.alpha)  # fixed keys keep their value
+
+
 def test_statuses_base_finished_and_stopped_trial_tagged(logged) -> None:
     _, run, _, _ = logged
     children = _children(MlflowClient(run.tracking_uri), run)
@@ -109,3 +123,29 @@ def test_artifacts_stay_beside_the_run_not_in_the_working_directory(
     trial = _children(client, run)["a"]
     assert trial.info.artifact_uri.startswith((run_dir / "mlartifacts").as_uri())
     assert list((run_dir / "mlartifacts").rglob("adapter_config.json"))
+
+
+def test_a_child_made_while_its_trial_ran_gets_its_end_tags(tmp_path: Path) -> None:
+    """In a real sweep the live logger makes each child at trial start; logging the finished
+    sweep must still tag it (status, stopped early), not skip the tags of a found run."""
+    from types import SimpleNamespace
+
+    from codesweep.tracking import live_trial_logger
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    live = live_trial_logger(uri, "t", tmp_path / "run", "t", "key1")
+    live.setup()
+    live.on_trial_start(0, [], SimpleNamespace(trial_id="b", config={"lora.r": 32}))
+    _, run, _, _ = log_a_sweep(tmp_path)
+    children = _children(MlflowClient(run.tracking_uri), run)
+    assert children["b"].data.tags["codesweep.stopped_early"] == "true"
+    assert children["b"].data.tags["status"] == "stopped early at 120"
+
+
+def test_runs_table_url_names_the_experiment_and_the_training_view(logged) -> None:
+    from codesweep.tracking import runs_table_url
+
+    _, run, _, _ = logged
+    experiment_id = MlflowClient(run.tracking_uri).get_experiment_by_name("t").experiment_id
+    assert runs_table_url(run.tracking_uri, "t") == (
+        f"http://127.0.0.1:5000/#/experiments/{experiment_id}/runs?workflowType=machine_learning")

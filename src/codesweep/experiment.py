@@ -374,7 +374,7 @@ def log_trials(run_dir: Path, run: RunRecord, recipe: TuningRecipe,
                                           "codesweep.data": data_name,
                                           "codesweep.dataset_hash": data_name.rsplit("-", 1)[-1],
                                           "ray.job_id": os.environ.get("RAY_JOB_ID", "local")})
-    tracker.log_params(parent, recipe.model_dump(by_alias=True))
+    tracker.log_params(parent, sweep_params(recipe))
     tracker.log_artifact(parent, run_dir / "recipe.yaml")
     for trial in trials:
         child = tracker.child(parent, trial.trial_id, trial_tags(trial, recipe))
@@ -384,6 +384,18 @@ def log_trials(run_dir: Path, run: RunRecord, recipe: TuningRecipe,
             tracker.log_artifacts(child, Path(trial.checkpoint), "adapter")
         tracker.finish(child, TRIAL_RUN_STATUS[trial.status])
     tracker.finish(parent, parent_status)
+
+
+def sweep_params(recipe: TuningRecipe) -> dict[str, Any]:
+    """The parent run's params: the recipe, with each searched key showing its search domain
+    (`loguniform [0.002, 0.01]`) rather than the recipe default no trial used."""
+    from codesweep.tracking import flatten
+
+    params: dict[str, Any] = flatten(recipe.model_dump(by_alias=True))
+    for key, domain in recipe.sweep.space.items():
+        kind, values = next(iter(domain.model_dump(by_alias=True, exclude_none=True).items()))
+        params[key] = f"searched: {kind} {list(values)}"
+    return params
 
 
 def trial_params(recipe: TuningRecipe, trial: TrialResult) -> dict[str, Any]:

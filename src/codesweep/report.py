@@ -52,8 +52,9 @@ def leaderboard(run_dir: Path) -> tuple[pd.DataFrame, str]:
               for t in trials}
     table = metric_columns(chosen, summary, primary).join(
         pd.DataFrame.from_dict(params, orient="index"), how="left")
-    sort_col, ascending = _sort_column(table, sweep_ranking(run_dir), primary, higher_is_better)
-    table = table.sort_values(sort_col, ascending=ascending)
+    ranking = sweep_ranking(run_dir)
+    sort_col, ascending = _sort_column(table, ranking, primary, higher_is_better)
+    table = _sorted(table, sort_col, ascending, tie_break=ranking)
     facts = checkpoint_facts(chosen, trials, _max_steps(run_dir), _splits(run_dir))
     table = facts.join(table, how="right")
     table.index.name = "checkpoint"
@@ -198,6 +199,16 @@ def _val_loss_at(trial: Any, step: Any) -> Any:
     return rows[0].get("val_loss") if rows else trial.final.get("val_loss")
 
 
+def _sorted(table: pd.DataFrame, column: str, ascending: bool, tie_break: Any) -> pd.DataFrame:
+    """Best first by `column`; trials tied there are ordered by the sweep's own metric, so a
+    tie never puts a different trial first than the sweep did."""
+    columns, orders = [column], [ascending]
+    if tie_break.metric in table.columns and tie_break.metric != column:
+        columns.append(tie_break.metric)
+        orders.append(not tie_break.higher_is_better)
+    return table.sort_values(columns, ascending=orders, kind="stable")
+
+
 def _sort_column(table: pd.DataFrame, ranking: Any, primary: str,
                  higher_is_better: Any) -> tuple[str, bool]:
     """(column, ascending): the sweep's eval metric when it has one, else the primary."""
@@ -249,7 +260,7 @@ def plot_metric(table: pd.DataFrame, column: str, path: Path) -> None:
     trials = table[table["checkpoint"] != "base"].dropna(subset=[column])
     values = [*trials[column], *base]
     low, high = _fitted_range(values)
-    fig, ax = plt.subplots(figsize=(max(4, 0.8 * len(trials) + 2), 3.5))
+    fig, ax = plt.subplots(figsize=(max(5.5, 0.8 * len(trials) + 2), 3.5))  # title fits
     bars = ax.bar(trials["checkpoint"].astype(str), trials[column], color="#3b75af")
     ax.bar_label(bars, fmt="%.2f", fontsize=8)
     if len(base):

@@ -76,7 +76,9 @@ class Tracker:
     def child(self, parent_id: str, trial_id: str, tags: dict[str, str] | None = None) -> str:
         """A trial's (or the base model's) child run under the parent, created on first use."""
         run_id = self._find("trial", **{TAG_TRIAL: trial_id, TAG_PARENT: parent_id})
-        if run_id:
+        if run_id:  # made while the trial ran, before its end status was known
+            for key, value in (tags or {}).items():
+                self.client.set_tag(run_id, key, value)
             return run_id
         run = self.client.create_run(self.experiment_id, run_name=trial_id, tags={
             TAG_KIND: "trial", TAG_RUN_DIR: self.run_dir, TAG_TRIAL: trial_id,
@@ -114,6 +116,16 @@ class Tracker:
     def log_artifacts(self, run_id: str, directory: Path, under: str) -> None:
         """Attach a directory's files (an adapter, the report) under `under/`."""
         self.client.log_artifacts(run_id, str(directory), under)
+
+def runs_table_url(uri: str, experiment: str, ui: str = "http://127.0.0.1:5000") -> str:
+    """Where `mlflow ui` shows this experiment's runs table. MLflow 3 opens experiments on
+    its GenAI overview, which lists no training runs; `workflowType` picks the runs table."""
+    from mlflow import MlflowClient
+
+    found = MlflowClient(tracking_uri=uri).get_experiment_by_name(experiment)
+    where = f"experiments/{found.experiment_id}/runs" if found else "experiments"
+    return f"{ui}/#/{where}?workflowType=machine_learning"
+
 
 def live_trial_logger(uri: str, experiment: str, run_dir: Path, parent_name: str,
                       sweep_key: str) -> Any:
@@ -160,9 +172,12 @@ def live_trial_logger(uri: str, experiment: str, run_dir: Path, parent_name: str
 
 
 def finite(result: dict[str, Any]) -> dict[str, Any]:
-    """A Tune result's finite numbers (a failed score's ±inf sentinel is not a metric)."""
+    """A Tune result's finite numbers (a failed score's ±inf sentinel is not a metric),
+    without the bookkeeping Tune adds to every result (pid, timestamp, iteration counters)."""
     import math
+
+    from ray.tune.result import AUTO_RESULT_KEYS
 
     return {key: value for key, value in result.items()
             if isinstance(value, (int, float)) and not isinstance(value, bool)
-            and math.isfinite(value)}
+            and math.isfinite(value) and key not in AUTO_RESULT_KEYS}

@@ -44,6 +44,7 @@ def run_command(recipe: Path = RECIPE, override: list[str] = OVERRIDES,
     )
     from codesweep.locks import run_dir_lock
     from codesweep.report import build_report, example_completions
+    from codesweep.tracking import runs_table_url
 
     progress, clock = ConsoleProgress(), StageClock()
     exp = load_experiment(recipe, override, run_dir, cache_dir, storage,
@@ -77,3 +78,5 @@ def run_command(recipe: Path = RECIPE, override: list[str] = OVERRIDES,
     console.print("MLflow UI:", highlight=False)
     console.print(f"mlflow ui --backend-store-uri {run.tracking_uri}", highlight=False,
                   soft_wrap=True)
+    console.print(f"then open {runs_table_url(run.tracking_uri, run.experiment)}",
+                  highlight=False, soft_wrap=True)

@@ -136,6 +136,8 @@ def timings_table(stages: dict[str, float], trials: list[TrialRow]) -> Table:
 def print_examples(console: Console, examples: list[Example], trial_id: str) -> None:
     """Base vs tuned on a few held-out lines, one line each, cut to the terminal's width."""
     if not examples:
+        console.print(f"examples: base and {trial_id} complete every held-out line the same "
+                      "way", highlight=False)
         return
     console.print(f"examples: base vs {trial_id} on held-out lines (where they differ)",
                   highlight=False)
