@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import importlib
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -249,6 +250,10 @@ def _store(pair: Pair, rows: pd.DataFrame) -> None:
     write_atomic(Path(pair.path), functools.partial(_write_parquet, frame))
 
 
+MODEL_LIBRARIES = ("transformers", "peft", "codesweep.models.adapters",
+                   "codesweep.evaluation.multi_adapter")
+
+
 class EvalWorker:
     """Ray actor body: the base loaded once; adapters attached as jobs name them."""
 
@@ -256,6 +261,10 @@ class EvalWorker:
         import torch
 
         torch.set_num_threads(max(1, torch_threads))
+        # Imported while the driver waits for every actor at once (seconds of start-up), so
+        # that the model-load stage times loading alone.
+        for module in MODEL_LIBRARIES:
+            importlib.import_module(module)
         self.base_path, self.dtype = base_path, dtype
         self.engine: Any = None
 
