@@ -3,6 +3,7 @@
   plain            the worker loop in this process (no Ray)
   ray-local        Ray Train local mode (1 CPU worker = this process), reading the split
   ray-local-data   Ray Train local mode, streaming a Ray Data dataset
+  ray-1            Ray Train, 1 CPU worker process (no local mode), reading the split
   ray-2            Ray Train, 2 CPU workers (DDP over gloo) streaming Ray Data shards
   ray-2-direct     Ray Train, 2 CPU workers reading their rows of the Parquet split directly
 
@@ -34,10 +35,15 @@ TINY = TinyModelConfig(vocab_size=2048, hidden_size=128, num_layers=2, num_heads
                        intermediate_size=256, pretrain_steps=0)
 
 
+def stdlib_texts() -> list[str]:
+    """The standard library's top-level modules, in name order (the bench corpus)."""
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    return [p.read_text(encoding="utf-8", errors="replace") for p in sorted(stdlib.glob("*.py"))]
+
+
 def make_workspace(root: Path) -> Path:
     """files/{train,validation} from the standard library and a tiny model on disk."""
-    stdlib = Path(sysconfig.get_paths()["stdlib"])
-    texts = [p.read_text(encoding="utf-8", errors="replace") for p in sorted(stdlib.glob("*.py"))]
+    texts = stdlib_texts()
     for split, part in (("train", texts[:-20]), ("validation", texts[-20:])):
         (root / "files" / split).mkdir(parents=True)
         shas = [f"{i:08d}" for i in range(len(part))]  # keeps this order when read
@@ -49,7 +55,9 @@ def make_workspace(root: Path) -> Path:
 
 
 MODES = {"plain": (1, "direct"), "ray-local": (1, "direct"), "ray-local-data": (1, "ray_data"),
-         "ray-2": (2, "ray_data"), "ray-2-direct": (2, "direct")}  # mode -> (workers, loader)
+         "ray-1": (1, "direct"), "ray-2": (2, "ray_data"),
+         "ray-2-direct": (2, "direct")}  # mode -> (workers, loader)
+WORKER_PROCESS_MODES = {"ray-1"}  # one worker, yet a Train worker process, not local mode
 
 
 def spec(root: Path, steps: int, report_every: int, workers: int,
@@ -67,10 +75,12 @@ def run_plain(root: Path, run_spec: TrialSpec, out: Path) -> list[dict]:
     return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
 
 
-def run_ray(run_spec: TrialSpec, out: Path, name: str) -> list[dict]:
+def run_ray(run_spec: TrialSpec, out: Path, name: str, in_process: bool) -> list[dict]:
     from codesweep.train.ray_worker import make_trainer
 
-    result = make_trainer(run_spec, name=name, storage_path=out, callbacks=[]).fit()
+    trainer = make_trainer(run_spec, name=name, storage_path=out, callbacks=[],
+                           allow_in_process=in_process)
+    result = trainer.fit()
     if result.metrics_dataframe is None:  # local mode keeps the last report only
         return [result.metrics]
     return result.metrics_dataframe.to_dict("records")
@@ -82,7 +92,7 @@ def measure(mode: str, root: Path, args: argparse.Namespace, repeat: int) -> dic
     out = Path(tempfile.mkdtemp(dir=root, prefix=f"{mode}-{repeat}-"))
     start = time.perf_counter()
     reports = run_plain(root, run_spec, out) if mode == "plain" else \
-        run_ray(run_spec, out, f"{mode}-{repeat}")
+        run_ray(run_spec, out, f"{mode}-{repeat}", in_process=mode not in WORKER_PROCESS_MODES)
     wall = time.perf_counter() - start
     tokens_per_step = 8 * 128 * workers
     step_time = statistics.median(tokens_per_step / r["tokens_per_s"] for r in reports)

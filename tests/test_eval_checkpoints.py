@@ -49,7 +49,7 @@ def run_jobs(jobs: list[Job], inputs: EvalInputs) -> dict[str, str]:
     worker = EvalWorker(1, inputs.base_path, inputs.dtype)
     failed: dict[str, str] = {}
     for job in jobs:
-        failed.update(worker.evaluate(job))
+        failed.update(worker.evaluate(job).failed)
     return failed
 
 
@@ -131,3 +131,32 @@ def test_sandbox_unavailable_fails_its_pairs_with_the_reason(workspace: dict, tm
         ("t1", "he", "failed")]
     assert summary[1].reason.startswith("RuntimeError: sandbox unavailable")
     assert summary[1].row()["status"] == "failed"  # summary.json says so
+
+
+def test_each_stage_is_timed_on_its_own(workspace: dict, tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    from codesweep.evaluation.multi_adapter import MultiAdapterEngine
+
+    generate = MultiAdapterEngine.generate
+
+    def slow_generate(self: MultiAdapterEngine, *args: object) -> list[str]:
+        time.sleep(1.0)  # generation, and nothing else, takes at least a second
+        return generate(self, *args)
+
+    monkeypatch.setattr(MultiAdapterEngine, "generate", slow_generate)
+    inputs, checkpoints = workspace["inputs"], workspace["checkpoints"]
+    suite = SUITE.model_copy(update={"tasks": SUITE.tasks[:1]})
+    [job] = plan(suite, checkpoints, tmp_path, inputs)[0]
+    result = EvalWorker(1, inputs.base_path, inputs.dtype).evaluate(job)
+    assert result.failed == {}
+    timings = result.timings
+    assert timings.generate_s >= 1.0
+    assert 0 < timings.model_load_s < 1.0 and 0 < timings.score_s < 1.0
+    assert timings.actor_start_s == 0  # the driver's share, not the actor's
+    total = Outcome().timings
+    total.add(timings)
+    total.add(timings)
+    assert total.generate_s == 2 * timings.generate_s
+    assert total.line().startswith("actor start-up 0.0s, model load ")

@@ -13,12 +13,14 @@ is recorded as failed with its reason and the others go on.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
+import importlib
 import os
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -186,12 +188,53 @@ class Job:
 
 
 @dataclass
+class Timings:
+    """Where an evaluation's time went. `actor_start_s` is the driver's wait until every
+    actor was up; the other stages are seconds inside the actors, summed over them."""
+
+    actor_start_s: float = 0.0
+    model_load_s: float = 0.0  # the base, adapters attached to it, checkpoints loaded alone
+    generate_s: float = 0.0
+    score_s: float = 0.0  # metrics, sandbox execution and writing each pair's rows
+
+    @contextlib.contextmanager
+    def timing(self, stage: str) -> Iterator[None]:
+        """Add the block's wall time to `stage`."""
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            setattr(self, stage, getattr(self, stage) + time.perf_counter() - start)
+
+    def add(self, other: Timings) -> None:
+        """Add another job's seconds to these."""
+        for stage in fields(self):
+            setattr(self, stage.name, getattr(self, stage.name) + getattr(other, stage.name))
+
+    def line(self) -> str:
+        """`actor start-up 2.1s, model load 0.4s, generation 9.8s, scoring 1.2s`."""
+        return (f"actor start-up {self.actor_start_s:.1f}s, model load {self.model_load_s:.1f}s"
+                f", generation {self.generate_s:.1f}s, scoring {self.score_s:.1f}s")
+
+
+@dataclass
+class JobResult:
+    """What an actor hands back for one job: failed pairs (result path -> reason) and the
+    seconds its stages took."""
+
+    failed: dict[str, str]
+    timings: Timings
+
+
+@dataclass
 class Outcome:
-    """What an evaluation did: pairs scored now, reused, and failed (label -> reason)."""
+    """What an evaluation did: pairs scored now, reused, and failed (label -> reason), and
+    where its time went."""
 
     scored: int = 0
     reused: int = 0
     failed: dict[tuple[str, str], str] = field(default_factory=dict)
+    timings: Timings = field(default_factory=Timings)
 
 
 def label(checkpoint: CheckpointRef) -> str:
@@ -207,6 +250,10 @@ def _store(pair: Pair, rows: pd.DataFrame) -> None:
     write_atomic(Path(pair.path), functools.partial(_write_parquet, frame))
 
 
+MODEL_LIBRARIES = ("transformers", "peft", "codesweep.models.adapters",
+                   "codesweep.evaluation.multi_adapter")
+
+
 class EvalWorker:
     """Ray actor body: the base loaded once; adapters attached as jobs name them."""
 
@@ -214,52 +261,64 @@ class EvalWorker:
         import torch
 
         torch.set_num_threads(max(1, torch_threads))
+        # Imported while the driver waits for every actor at once (seconds of start-up), so
+        # that the model-load stage times loading alone.
+        for module in MODEL_LIBRARIES:
+            importlib.import_module(module)
         self.base_path, self.dtype = base_path, dtype
         self.engine: Any = None
 
-    def evaluate(self, job: Job) -> dict[str, str]:
-        """Score a job, writing each pair's rows as soon as it is scored; return
-        {result path: failure reason} for the pairs that could not be scored."""
+    def evaluate(self, job: Job) -> JobResult:
+        """Score a job, writing each pair's rows as soon as it is scored; return the pairs
+        that could not be scored (result path -> reason) and the seconds of each stage."""
+        timings = Timings()
         try:
-            return self._mixed(job) if job.mixed else self._alone(job)
+            failed = self._mixed(job, timings) if job.mixed else self._alone(job, timings)
         except Exception as exc:  # noqa: BLE001  (the pairs are recorded failed, others go on)
-            return {pair.path: _one_line(exc) for pair in job.pairs}
+            failed = {pair.path: _one_line(exc) for pair in job.pairs}
+        return JobResult(failed, timings)
 
-    def _mixed(self, job: Job) -> dict[str, str]:
+    def _mixed(self, job: Job, timings: Timings) -> dict[str, str]:
         from codesweep.evaluation.multi_adapter import BASE, MultiAdapterEngine
 
-        if self.engine is None:
-            self.engine = MultiAdapterEngine(self.base_path, self.dtype)
         names = []
-        for pair in job.pairs:
-            name = BASE if pair.checkpoint.path is None else label(pair.checkpoint)
-            if name != BASE and name not in self.engine.adapters:
-                self.engine.add_adapter(name, pair.checkpoint.path)
-            names.append(name)
+        with timings.timing("model_load_s"):
+            if self.engine is None:
+                self.engine = MultiAdapterEngine(self.base_path, self.dtype)
+            for pair in job.pairs:
+                name = BASE if pair.checkpoint.path is None else label(pair.checkpoint)
+                if name != BASE and name not in self.engine.adapters:
+                    self.engine.add_adapter(name, pair.checkpoint.path)
+                names.append(name)
         prompts = job.examples["prompt"].tolist()
-        predictions = self.engine.generate(
-            [(name, prompt) for name in names for prompt in prompts], job.task.generation)
+        with timings.timing("generate_s"):
+            predictions = self.engine.generate(
+                [(name, prompt) for name in names for prompt in prompts], job.task.generation)
         return self._score_each(job, [predictions[i * len(prompts):(i + 1) * len(prompts)]
-                                      for i in range(len(names))])
+                                      for i in range(len(names))], timings)
 
-    def _alone(self, job: Job) -> dict[str, str]:
+    def _alone(self, job: Job, timings: Timings) -> dict[str, str]:
         from codesweep.evaluation.generate import generate, load_for_generation
 
         outputs = []
         for pair in job.pairs:
-            model, tokenizer = load_for_generation(self.base_path, pair.checkpoint.path,
-                                                   self.dtype)
-            outputs.append(generate(model, tokenizer, job.examples["prompt"].tolist(),
-                                    job.task.generation))
-        return self._score_each(job, outputs)
+            with timings.timing("model_load_s"):
+                model, tokenizer = load_for_generation(self.base_path, pair.checkpoint.path,
+                                                       self.dtype)
+            with timings.timing("generate_s"):
+                outputs.append(generate(model, tokenizer, job.examples["prompt"].tolist(),
+                                        job.task.generation))
+        return self._score_each(job, outputs, timings)
 
-    def _score_each(self, job: Job, outputs: list[list[str]]) -> dict[str, str]:
+    def _score_each(self, job: Job, outputs: list[list[str]], timings: Timings
+                    ) -> dict[str, str]:
         failed = {}
-        for pair, predictions in zip(job.pairs, outputs, strict=True):
-            try:
-                _store(pair, score_rows(job.examples, predictions, job.task))
-            except Exception as exc:  # noqa: BLE001  (e.g. the sandbox is unavailable)
-                failed[pair.path] = _one_line(exc)
+        with timings.timing("score_s"):
+            for pair, predictions in zip(job.pairs, outputs, strict=True):
+                try:
+                    _store(pair, score_rows(job.examples, predictions, job.task))
+                except Exception as exc:  # noqa: BLE001  (e.g. the sandbox is unavailable)
+                    failed[pair.path] = _one_line(exc)
         return failed
 
 
@@ -313,16 +372,17 @@ def run_evaluation(suite: EvalSuite, checkpoints: list[CheckpointRef], inputs: E
     threads = max(1, int(suite.cpus_per_actor))
     actor: Any = ray.remote(num_cpus=suite.cpus_per_actor, num_gpus=suite.gpus_per_actor,
                        max_restarts=0)(EvalWorker)
-    actors = [actor.remote(threads, inputs.base_path, inputs.dtype)
-              for _ in range(min(suite.num_actors, len(jobs)))]
-    wait_for_actors(actors, "evaluate", {"CPU": suite.cpus_per_actor,
-                                         "GPU": suite.gpus_per_actor})
+    with outcome.timings.timing("actor_start_s"):
+        actors = [actor.remote(threads, inputs.base_path, inputs.dtype)
+                  for _ in range(min(suite.num_actors, len(jobs)))]
+        wait_for_actors(actors, "evaluate", {"CPU": suite.cpus_per_actor,
+                                             "GPU": suite.gpus_per_actor})
     pending = {actors[i % len(actors)].evaluate.remote(job): job for i, job in enumerate(jobs)}
     total, start = sum(len(job.pairs) for job in jobs), time.monotonic()
     while pending:
         [ref], _ = ray.wait(list(pending), num_returns=1)
         job = pending.pop(ref)
-        failures = _job_failures(ref, job)
+        failures = _job_failures(ref, job, outcome.timings)
         for pair in job.pairs:
             if pair.path in failures:
                 outcome.failed[(label(pair.checkpoint), pair.task.name)] = failures[pair.path]
@@ -332,15 +392,20 @@ def run_evaluation(suite: EvalSuite, checkpoints: list[CheckpointRef], inputs: E
             done = outcome.scored + len(outcome.failed)
             progress(f"{done}/{total} (checkpoint, task) pairs, "
                      f"{time.monotonic() - start:.0f}s elapsed")
+    if progress:
+        progress(f"time: {outcome.timings.line()}")
     return outcome
 
 
-def _job_failures(ref: Any, job: Job) -> dict[str, str]:
-    """The job's failed pairs; all of them when its actor died (pairs it stored are kept)."""
+def _job_failures(ref: Any, job: Job, timings: Timings) -> dict[str, str]:
+    """The job's failed pairs, its seconds added to `timings`; all of its pairs when its
+    actor died (pairs it stored are kept)."""
     import ray
 
     try:
-        return ray.get(ref)
+        result = ray.get(ref)
+        timings.add(result.timings)
+        return result.failed
     except ray.exceptions.RayError as exc:
         return {pair.path: f"evaluation actor failed: {_one_line(exc)}" for pair in job.pairs
                 if not Path(pair.path).is_file()}
