@@ -30,7 +30,7 @@ from codesweep.corpus.output import ensure_readable
 from codesweep.corpus.schema import EXCLUSIONS_SCHEMA, FILE_COLUMNS, FILES_SCHEMA
 from codesweep.corpus.sources import ResolvedSource
 from codesweep.corpus.steps import PrepareState
-from codesweep.drops import dropped_rows, kept_rows
+from codesweep.drops import KEPT, dropped_rows, kept_rows
 from codesweep.errors import CodesweepError
 from codesweep.tasks import extraction, leakage
 
@@ -191,7 +191,7 @@ def mark_and_split(state: PrepareState) -> None:
 def count(state: PrepareState) -> None:
     """Files per stage and drop reason, per split, and transform counts; the empty check."""
     dropped_early = pandas_map(pandas_map(state.read, dropped_rows), blocks.ledger_summary)
-    parts = dropped_early.take_all() + pandas_map(state.final, blocks.ledger_summary).take_all()
+    parts = dropped_early.union(pandas_map(state.final, blocks.ledger_summary)).take_all()
     ledger = pd.DataFrame(parts, columns=[*blocks.LEDGER_KEYS, "files", "num_bytes",
                                           "header_stripped", "lines_dropped"])
     counts = stage_counts(ledger, listing_drops(state.sources))
@@ -221,10 +221,9 @@ def leakage_check(state: PrepareState) -> None:
 
 def near_leakage(state: PrepareState) -> str:
     """Near-duplicate pairs across splits: a failure after near dedup, counted without it."""
-    where = state.final.select_columns(["repo", "path", "split", "drop_reason"]).to_pandas()
-    split_by_uid = leak_guard.kept_splits(where)
     near = state.config.dedup.near
     pairs = state.near_pairs if near else verified_pairs(state, state.final)
+    split_by_uid = splits_of_paired(state.final, pairs)
     crossing = leak_guard.pairs_across_splits(pairs, split_by_uid)
     if crossing and near:
         raise CodesweepError("split leakage check failed: near duplicates in two splits: "
@@ -235,12 +234,21 @@ def near_leakage(state: PrepareState) -> str:
     return f"; {len(crossing)} near-duplicate pairs across splits (dedup.near is off)"
 
 
+def splits_of_paired(final: ray.data.Dataset, pairs: list[tuple[str, str]]) -> dict[str, str]:
+    """uid -> split of the kept files named in `pairs`: only those rows reach the driver."""
+    if not pairs:
+        return {}
+    wanted = {member for pair in pairs for member in pair}
+    rows = pandas_map(final.select_columns(["repo", "path", "split", "drop_reason"]),
+                      leak_guard.rows_named, uids=wanted)
+    return leak_guard.kept_splits(rows.to_pandas())
+
+
 def write_outputs(state: PrepareState) -> None:
     """files/<split>/ for each split (an empty split still gets a readable part), and
     exclusions/: every dropped file with its stage, reason and detail."""
-    for split in SPLITS:
-        table = state.final.map_batches(blocks.split_table, batch_format="pandas",
-                                        batch_size=None, fn_kwargs={"split": split}).materialize()
+    for split in SPLITS:  # a filter over the materialised rows: cheap to run again
+        table = pandas_map(state.final, blocks.split_table, split=split)
         write_parquet(state, table, state.staging / "files" / split, FILES_SCHEMA)
         state.split_sets[split] = table
     parts = [ds.map_batches(blocks.exclusion_table, batch_format="pandas", batch_size=None)
@@ -261,11 +269,18 @@ def write_parquet(state: PrepareState, ds: ray.data.Dataset, directory: Path,
 
 
 def build_tasks(state: PrepareState) -> None:
-    """tasks/<name>/<split>/: each builder over its splits; drops counted, not written."""
-    if state.config.tasks:
-        kept = pandas_map(state.final, kept_rows)
-        counts = pandas_map(kept, blocks.extraction_counts).to_pandas()
-        state.report["extraction"] = extraction.summarize_status(counts)
+    """tasks/<name>/<split>/: each builder over its splits; drops counted, not written.
+
+    One pass over the files gathers the extraction counts and the shingle hashes of the
+    files the eval splits are checked against; each (task, split) then builds, marks and
+    hashes its examples in one materialised pass, counted and written from there.
+    """
+    if not state.config.tasks:
+        return
+    facts = collect_file_facts(state)
+    state.report["extraction"] = extraction.summarize_status(
+        facts.groupby(["split", "status"], as_index=False).size().rename(
+            columns={"size": "files"}))
     report: dict[str, dict[str, Any]] = {}
     for task in state.config.tasks:
         # Run once on no files: bad params fail here, in one line, and we learn the columns.
@@ -278,35 +293,40 @@ def build_tasks(state: PrepareState) -> None:
                 report[task.output_name][split] = build_task_split(
                     state, task, split, empty.schema, earlier)
             if state.config.dedup.examples:
-                earlier += unit_shingles(state.split_sets[split], leakage.file_shingles)
+                earlier += leakage.unit_hashes(facts[facts["split"] == split])
     state.report["tasks"] = report
 
 
-def unit_shingles(ds: ray.data.Dataset, step, **kwargs: Any) -> list:
-    """The shingle hashes of each file or example a `tasks.leakage` step finds in a dataset."""
-    return leakage.unit_hashes(pandas_map(ds, step, **kwargs).to_pandas())
+def collect_file_facts(state: PrepareState) -> pd.DataFrame:
+    """Split, extraction status and (for the splits a later split is checked against)
+    shingle hashes of every kept file, from one pass over the split rows."""
+    hash_splits = list(SPLITS[:-1]) if state.config.dedup.examples else []
+    facts = pandas_map(state.final, blocks.kept_file_facts, hash_splits=hash_splits).to_pandas()
+    if facts.empty:  # no blocks: no columns either
+        return pd.DataFrame(columns=["split", "status", "hashes"])
+    return facts
 
 
 def build_task_split(state: PrepareState, task: TaskConfig, split: str,
                      schema: pa.Schema, earlier: list) -> dict[str, Any]:
-    """One task on one split: materialise, drop eval copies of earlier splits' files and
-    examples (`tasks.leakage`), count (text-free projection), write kept rows."""
+    """One task on one split: build the examples, drop eval copies of earlier splits' files
+    and examples (`tasks.leakage`) and hash the rest, in one materialised pass; count
+    (text-free projection) and write the kept rows from it."""
     from codesweep.tasks.manifest import summarize
 
-    examples = pandas_map(state.split_sets[split], blocks.task_batch, builder=task.builder,
-                          params=task.params, seed=state.config.seed).materialize()
     cfg = state.config.dedup
-    if cfg.examples and earlier:
-        examples = pandas_map(
-            examples, leakage.mark_cross_split, reference=leakage.reference_of(earlier),
-            min_containment=cfg.example_containment,
-            tail_chars=cfg.example_tail_chars).materialize()
-    if cfg.examples:
-        earlier += unit_shingles(examples, leakage.example_shingles,
-                                 tail_chars=cfg.example_tail_chars)
-    projection = pandas_map(examples, blocks.task_projection).to_pandas()
+    reference = leakage.reference_of(earlier) if cfg.examples and earlier else None
+    examples = pandas_map(
+        state.split_sets[split], blocks.task_examples, builder=task.builder,
+        params=task.params, seed=state.config.seed, reference=reference,
+        min_containment=cfg.example_containment, tail_chars=cfg.example_tail_chars,
+        with_hashes=cfg.examples).materialize()
+    projection = pandas_map(examples, blocks.task_summary).to_pandas()
+    if cfg.examples and blocks.LEAK_HASHES in projection.columns:
+        kept = projection[projection["drop_reason"] == KEPT]
+        earlier += leakage.unit_hashes(kept.rename(columns={blocks.LEAK_HASHES: "hashes"}))
     directory = state.staging / "tasks" / task.output_name / split
-    write_parquet(state, pandas_map(examples, blocks.kept_examples), directory, schema)
+    write_parquet(state, pandas_map(examples, blocks.written_examples), directory, schema)
     summary = summarize(projection).get(split) if len(projection) else None
     return summary or {"examples": 0, "dropped": {}}
 
