@@ -1,6 +1,7 @@
 """The fused task pass of prepare: one block function per (task, split) gives the same
 examples, drops and leak hashes as the builder, `tasks.leakage` marking and shingling run
-one after another; the files' pass gives the files' shingles and extraction counts."""
+one after another; the files' pass gives the files' shingles and extraction counts; the
+leakage reference is built from those blocks."""
 
 from __future__ import annotations
 
@@ -40,12 +41,12 @@ def test_task_examples_equal_the_steps_one_after_another() -> None:
     assert set(fused.loc[fused["drop_reason"] != KEPT, blocks.LEAK_HASHES]) == {b""}
 
 
-def test_task_summary_counts_like_the_projection_and_carries_hashes() -> None:
+def test_written_examples_leave_out_the_hashes_and_the_dropped_rows() -> None:
     fused = blocks.task_examples(files(CODE), "completion", PARAMS, 0, None, 0.5, 200,
                                  with_hashes=True).to_pandas()
-    summary = blocks.task_summary(fused)
-    assert summary.drop(columns=[blocks.LEAK_HASHES]).equals(blocks.task_projection(fused))
-    assert list(summary[blocks.LEAK_HASHES]) == list(fused[blocks.LEAK_HASHES])
+    written = blocks.written_examples(fused)
+    assert blocks.LEAK_HASHES not in written.columns
+    assert set(written["drop_reason"]) == {KEPT} and len(written) < len(fused)
     plain = blocks.task_examples(files(CODE), "completion", PARAMS, 0, None, 0.5, 200,
                                  with_hashes=False).to_pandas()
     assert blocks.LEAK_HASHES not in plain.columns
@@ -63,3 +64,18 @@ def test_kept_file_facts_hold_the_file_shingles_and_extraction_status() -> None:
     counted = facts.groupby(["split", "status"], as_index=False).size()
     expected = extraction.status_counts(batch).rename(columns={"files": "size"})
     pd.testing.assert_frame_equal(counted, expected, check_dtype=False)
+
+
+def test_reference_units_are_the_files_of_the_splits_so_far_and_the_kept_examples() -> None:
+    batch = blocks.with_extraction_status(pd.concat(
+        [files(CODE, split="train"), files(OTHER, split="validation")], ignore_index=True))
+    facts = blocks.kept_file_facts(batch, hash_splits=["train", "validation"])
+    examples = blocks.task_examples(files(OTHER), "completion", PARAMS, 0, None, 0.5, 200,
+                                    with_hashes=True).to_pandas()
+    examples.loc[0, "drop_reason"] = "too_long"  # a dropped example is no unit
+    units = blocks.reference_units(facts, ["train"]) + blocks.reference_units(examples, [])
+    kept = kept_rows(examples)
+    assert 0 < len(kept) < len(examples) - 1  # the builder dropped some rows too
+    expected = [leakage.shingle_hashes(CODE)] + [
+        leakage.shingle_hashes(text) for text in leakage.leak_texts(kept, 200)]
+    assert [list(u) for u in units] == [list(u) for u in expected]

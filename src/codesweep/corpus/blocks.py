@@ -116,13 +116,17 @@ def task_examples(batch: pd.DataFrame, builder: str, params: dict[str, Any], see
     return task_table(examples)
 
 
-def task_summary(batch: pd.DataFrame) -> pd.DataFrame:
-    """`task_projection` plus the examples' `LEAK_HASHES` when the batch has them: all the
-    driver collects of a task split."""
-    projection = task_projection(batch)
-    if LEAK_HASHES in batch.columns:
-        projection[LEAK_HASHES] = batch[LEAK_HASHES].to_numpy(dtype=object)
-    return projection
+def reference_units(block: pd.DataFrame, splits: list[str]) -> list:
+    """The leakage-reference units a block holds: the shingle hashes of the files of
+    `splits` (a `kept_file_facts` block) or of the kept examples (a `task_examples` block)."""
+    from codesweep.tasks import leakage
+
+    if LEAK_HASHES in block.columns:
+        kept = block[block["drop_reason"] == KEPT] if "drop_reason" in block.columns else block
+        return leakage.unit_hashes(kept.rename(columns={LEAK_HASHES: "hashes"}))
+    if "hashes" in block.columns:
+        return leakage.unit_hashes(block[block["split"].isin(splits)])
+    return []
 
 
 def written_examples(batch: pd.DataFrame) -> pd.DataFrame:

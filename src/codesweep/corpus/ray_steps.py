@@ -11,7 +11,9 @@ only their few marks or pairs back to the driver, which applies them in a map.
 
 from __future__ import annotations
 
+import copy
 import logging
+import os
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,6 +24,7 @@ import pandas as pd
 import pyarrow as pa
 import ray
 import ray.data
+from ray.data import ExecutionOptions
 from ray.data.context import ShuffleStrategy
 
 from codesweep.config.pipeline import SPLITS, PipelineConfig, TaskConfig
@@ -30,7 +33,7 @@ from codesweep.corpus.output import ensure_readable
 from codesweep.corpus.schema import EXCLUSIONS_SCHEMA, FILE_COLUMNS, FILES_SCHEMA
 from codesweep.corpus.sources import ResolvedSource
 from codesweep.corpus.steps import PrepareState
-from codesweep.drops import KEPT, dropped_rows, kept_rows
+from codesweep.drops import dropped_rows, kept_rows
 from codesweep.errors import CodesweepError
 from codesweep.tasks import extraction, leakage
 
@@ -51,22 +54,48 @@ def ray_data_settings() -> Iterator[None]:
               "enable_auto_log_stats": False,
               "shuffle_strategy": ShuffleStrategy.SORT_SHUFFLE_PULL_BASED}
     saved = {name: getattr(ctx, name) for name in wanted}
+    saved_options = ctx.execution_options
     logger = logging.getLogger("ray.data")
     saved_level = logger.level
     for name, value in wanted.items():
         setattr(ctx, name, value)
+    ctx.execution_options = capped_options(saved_options)
     logger.setLevel(logging.WARNING)
     try:
         yield
     finally:
         for name, value in saved.items():
             setattr(ctx, name, value)
+        ctx.execution_options = saved_options
         logger.setLevel(saved_level)
 
 
+def capped_options(options: ExecutionOptions) -> ExecutionOptions:
+    """Execution options whose CPU limit is this machine's cores when the whole cluster is a
+    local instance that counts more logical CPUs than that (it over-subscribes them for
+    Ray Train): prepare's tasks are CPU-bound, and each extra concurrent task is one more
+    worker process to start and to feed, for no gain."""
+    cores = local_cores()
+    options = copy.deepcopy(options)
+    if cores is not None:
+        options.resource_limits = options.resource_limits.copy(cpu=cores)
+    return options
+
+
+def local_cores() -> int | None:
+    """This machine's cores when Ray's only node is this machine and counts more CPUs."""
+    nodes = [node for node in ray.nodes() if node.get("Alive")]
+    cores = os.cpu_count() or 1
+    if len(nodes) != 1 or nodes[0].get("NodeManagerAddress") != ray.util.get_node_ip_address():
+        return None
+    return cores if nodes[0].get("Resources", {}).get("CPU", 0) > cores else None
+
+
 def default_partitions() -> int:
-    """Shuffle partitions: a couple per CPU (Ray's default of 200 is slow on a laptop)."""
-    return max(2, min(64, 2 * int(ray.cluster_resources().get("CPU", 2))))
+    """Shuffle partitions: a couple per CPU prepare uses (Ray's default of 200 is slow on a
+    laptop)."""
+    cpus = local_cores() or int(ray.cluster_resources().get("CPU", 2))
+    return max(2, min(64, 2 * cpus))
 
 
 def pandas_map(ds: ray.data.Dataset, fn, **kwargs: Any) -> ray.data.Dataset:
@@ -273,58 +302,86 @@ def build_tasks(state: PrepareState) -> None:
 
     One pass over the files gathers the extraction counts and the shingle hashes of the
     files the eval splits are checked against; each (task, split) then builds, marks and
-    hashes its examples in one materialised pass, counted and written from there.
+    hashes its examples in one materialised pass, counted and written from there. The
+    hashes stay in the object store: a task builds each split's reference from them, and
+    the driver only ever holds its reference.
     """
     if not state.config.tasks:
         return
-    facts = collect_file_facts(state)
-    state.report["extraction"] = extraction.summarize_status(
-        facts.groupby(["split", "status"], as_index=False).size().rename(
-            columns={"size": "files"}))
+    hash_splits = list(SPLITS[:-1]) if state.config.dedup.examples else []
+    facts = pandas_map(state.final, blocks.kept_file_facts, hash_splits=hash_splits)
+    facts = facts.materialize()
+    counts = pandas_map(facts.select_columns(["split", "status"]), extraction_counts)
+    state.report["extraction"] = extraction.summarize_status(counts.to_pandas())
+    file_blocks = facts.to_arrow_refs() if hash_splits else []
     report: dict[str, dict[str, Any]] = {}
     for task in state.config.tasks:
         # Run once on no files: bad params fail here, in one line, and we learn the columns.
         empty = blocks.task_table(blocks.run_task_builder(
             pd.DataFrame(columns=FILE_COLUMNS), task.builder, task.params, state.config.seed))
         report[task.output_name] = {}
-        earlier: list = []  # shingle hashes per file and example of the splits before this one
+        earlier = UnitBlocks(file_blocks)
         for split in SPLITS:  # train first: it is the reference of the eval splits
             if split in task.splits:
                 report[task.output_name][split] = build_task_split(
                     state, task, split, empty.schema, earlier)
-            if state.config.dedup.examples:
-                earlier += leakage.unit_hashes(facts[facts["split"] == split])
+            earlier.splits.append(split)
     state.report["tasks"] = report
 
 
-def collect_file_facts(state: PrepareState) -> pd.DataFrame:
-    """Split, extraction status and (for the splits a later split is checked against)
-    shingle hashes of every kept file, from one pass over the split rows."""
-    hash_splits = list(SPLITS[:-1]) if state.config.dedup.examples else []
-    facts = pandas_map(state.final, blocks.kept_file_facts, hash_splits=hash_splits).to_pandas()
-    if facts.empty:  # no blocks: no columns either
-        return pd.DataFrame(columns=["split", "status", "hashes"])
-    return facts
+def extraction_counts(batch: pd.DataFrame) -> pd.DataFrame:
+    """Files per (split, status) of a block of `kept_file_facts`."""
+    counts = batch.groupby(["split", "status"], as_index=False).size()
+    return counts.rename(columns={"size": "files"}).astype({"files": "int64"})
+
+
+class UnitBlocks:
+    """The object-store blocks the leakage reference of a split is built from: the files'
+    facts (their units in `splits`, the splits done so far) and earlier splits' examples."""
+
+    def __init__(self, file_blocks: list) -> None:
+        self.file_blocks, self.example_blocks = file_blocks, []
+        self.splits: list[str] = []
+
+    def reference(self) -> ray.ObjectRef | None:
+        """The reference of the units so far, built by a task and left in the object store."""
+        if not self.splits or not (self.file_blocks or self.example_blocks):
+            return None
+        return build_reference.remote(self.splits, *self.file_blocks, *self.example_blocks)
+
+
+@ray.remote
+def build_reference(splits: list[str], *tables: pa.Table) -> leakage.Reference:
+    """The leakage reference of the units the blocks hold (see `blocks.reference_units`)."""
+    units = [unit for table in tables for unit in blocks.reference_units(table.to_pandas(),
+                                                                        splits)]
+    return leakage.reference_of(units)
+
+
+def task_examples(batch: pd.DataFrame, reference: ray.ObjectRef | None,
+                  **kwargs: Any) -> pa.Table:
+    """`blocks.task_examples` with the reference fetched from the object store (shared
+    memory, not a copy per task)."""
+    return blocks.task_examples(batch, reference=None if reference is None else ray.get(reference),
+                                **kwargs)
 
 
 def build_task_split(state: PrepareState, task: TaskConfig, split: str,
-                     schema: pa.Schema, earlier: list) -> dict[str, Any]:
+                     schema: pa.Schema, earlier: UnitBlocks) -> dict[str, Any]:
     """One task on one split: build the examples, drop eval copies of earlier splits' files
     and examples (`tasks.leakage`) and hash the rest, in one materialised pass; count
     (text-free projection) and write the kept rows from it."""
     from codesweep.tasks.manifest import summarize
 
     cfg = state.config.dedup
-    reference = leakage.reference_of(earlier) if cfg.examples and earlier else None
+    reference = earlier.reference() if cfg.examples else None
     examples = pandas_map(
-        state.split_sets[split], blocks.task_examples, builder=task.builder,
-        params=task.params, seed=state.config.seed, reference=reference,
-        min_containment=cfg.example_containment, tail_chars=cfg.example_tail_chars,
-        with_hashes=cfg.examples).materialize()
-    projection = pandas_map(examples, blocks.task_summary).to_pandas()
-    if cfg.examples and blocks.LEAK_HASHES in projection.columns:
-        kept = projection[projection["drop_reason"] == KEPT]
-        earlier += leakage.unit_hashes(kept.rename(columns={blocks.LEAK_HASHES: "hashes"}))
+        state.split_sets[split], task_examples, builder=task.builder, params=task.params,
+        seed=state.config.seed, reference=reference, min_containment=cfg.example_containment,
+        tail_chars=cfg.example_tail_chars, with_hashes=cfg.examples).materialize()
+    if cfg.examples:
+        earlier.example_blocks += examples.to_arrow_refs()
+    projection = pandas_map(examples, blocks.task_projection).to_pandas()
     directory = state.staging / "tasks" / task.output_name / split
     write_parquet(state, pandas_map(examples, blocks.written_examples), directory, schema)
     summary = summarize(projection).get(split) if len(projection) else None
