@@ -33,8 +33,9 @@ from codesweep.corpus.output import ensure_readable
 from codesweep.corpus.schema import EXCLUSIONS_SCHEMA, FILE_COLUMNS, FILES_SCHEMA
 from codesweep.corpus.sources import ResolvedSource
 from codesweep.corpus.steps import PrepareState
-from codesweep.drops import dropped_rows, kept_rows
+from codesweep.drops import KEPT, dropped_rows, kept_rows
 from codesweep.errors import CodesweepError
+from codesweep.languages import code_words
 from codesweep.tasks import extraction, leakage
 
 # Where a file can be dropped (the `drop_stage` column), in pipeline order.
@@ -133,12 +134,15 @@ def read_block(batch: pd.DataFrame, cfg: PipelineConfig,
 
     Signatures serve near dedup, or, with it off, the count of near duplicates across splits.
     """
-    rows = filters.process_batch(batch, cfg.filters)
+    rows = filters.process_batch(batch, cfg.filters).reset_index(drop=True)
+    # each kept text is split into code words once, for both decontamination and MinHash
+    tokens = [code_words(text) if reason == KEPT else None
+              for text, reason in zip(rows["text"], rows["drop_reason"], strict=True)]
     if bench is not None:
-        rows = decontam.mark_contaminated(rows, bench, cfg.decontam)
+        rows = decontam.mark_contaminated(rows, bench, cfg.decontam, tokens)
     if cfg.tasks:  # counted per split by `build_tasks`; parsing here runs it in parallel
         rows = blocks.with_extraction_status(rows)
-    return dedup.with_signatures(rows, cfg.dedup.shingle_size, cfg.dedup.num_perm)
+    return dedup.with_signatures(rows, cfg.dedup.shingle_size, cfg.dedup.num_perm, tokens)
 
 
 def decontaminate(state: PrepareState) -> None:
