@@ -10,6 +10,7 @@ and only the verified pairs (few) reach the driver, which joins them into cluste
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
@@ -234,6 +235,24 @@ def near_drop_details(clusters: dict[str, list[str]]) -> tuple[dict[str, str], d
         for member in members[1:]:
             drops[member] = f"near duplicate of {keeper} (cluster of {len(members)})"
     return drops, sizes
+
+
+@dataclass
+class NearClusters:
+    """What near dedup found: the verified pairs (a < b, sorted), each non-representative's
+    drop detail and each representative's cluster size."""
+
+    pairs: list[tuple[str, str]] = field(default_factory=list)
+    drops: dict[str, str] = field(default_factory=dict)
+    sizes: dict[str, int] = field(default_factory=dict)
+
+
+def near_clusters_of(pair_frames: list[pd.DataFrame]) -> NearClusters:
+    """Join the verified pairs of every shard (`shard_pairs` results) into clusters."""
+    pairs = sorted({(a, b) for frame in pair_frames if "a" in frame.columns
+                    for a, b in zip(frame["a"], frame["b"], strict=True)})
+    drops, sizes = near_drop_details(clusters_from_pairs(pairs))
+    return NearClusters(pairs, drops, sizes)
 
 
 def mark_near_duplicates(batch: pd.DataFrame, drops: dict[str, str],

@@ -183,23 +183,24 @@ def cluster_histogram(counts: dict[str, int]) -> dict[str, Any]:
 
 
 def near_dedup(state: PrepareState) -> None:
-    """LSH buckets as a group-by on band keys; verified pairs come back, clusters form here."""
+    """LSH buckets as a group-by on band keys; a task joins the verified pairs into clusters
+    and keeps them in the object store; the driver gets the cluster histogram only."""
     cfg = state.config.dedup
     if not cfg.near:
         return
-    state.near_pairs = verified_pairs(state, state.deduped)
-    clusters = dedup.clusters_from_pairs(state.near_pairs)
-    state.near_drops, state.near_sizes = dedup.near_drop_details(clusters)
+    state.near, histogram = near_clusters_of(state, state.deduped)
+    state.near_found = bool(histogram)
     n_bands, n_rows = dedup.lsh_params(cfg.threshold, cfg.num_perm)
-    histogram = Counter(len(members) for members in clusters.values())
     state.report["near_dedup"] = {
         "threshold": cfg.threshold, "num_perm": cfg.num_perm, "bands": n_bands,
-        "rows": n_rows, "shingle_size": cfg.shingle_size, "clusters": len(clusters),
+        "rows": n_rows, "shingle_size": cfg.shingle_size, "clusters": sum(histogram.values()),
         "cluster_sizes": {str(k): v for k, v in sorted(histogram.items())}}
 
 
-def verified_pairs(state: PrepareState, ds: ray.data.Dataset) -> list[tuple[str, str]]:
-    """MinHash-verified similar pairs (uid a < uid b) among the kept rows of `ds`."""
+def near_clusters_of(state: PrepareState, ds: ray.data.Dataset
+                     ) -> tuple[ray.ObjectRef, dict[int, int]]:
+    """The near-duplicate clusters among the kept rows of `ds` (a reference to
+    `dedup.NearClusters`) and their histogram (cluster size -> clusters)."""
     cfg = state.config.dedup
     texts = pandas_map(ds, kept_rows).select_columns(["repo", "path", "sig"])
     bands = pandas_map(texts, dedup.band_rows, threshold=cfg.threshold,
@@ -207,16 +208,29 @@ def verified_pairs(state: PrepareState, ds: ray.data.Dataset) -> list[tuple[str,
     grouped = bands.groupby("shard", num_partitions=state.partitions)
     shard_pairs: Any = dedup.shard_pairs  # Ray's stub does not know fn_kwargs' extra arguments
     pairs = grouped.map_groups(shard_pairs, batch_format="pandas",
-                               fn_kwargs={"threshold": cfg.threshold}).take_all()
-    return sorted({(p["a"], p["b"]) for p in pairs})
+                               fn_kwargs={"threshold": cfg.threshold}).materialize()
+    found, histogram = join_pairs.remote(*pairs.to_arrow_refs())
+    return found, ray.get(histogram)
+
+
+@ray.remote(num_returns=2)
+def join_pairs(*tables: pa.Table) -> tuple[dedup.NearClusters, dict[int, int]]:
+    """The clusters of the verified pairs of every shard, and their size histogram."""
+    found = dedup.near_clusters_of([table.to_pandas() for table in tables])
+    return found, dict(Counter(found.sizes.values()))
+
+
+def mark_near(batch: pd.DataFrame, near: ray.ObjectRef) -> pd.DataFrame:
+    """`dedup.mark_near_duplicates` with the clusters fetched from the object store."""
+    found = ray.get(near)
+    return dedup.mark_near_duplicates(batch, found.drops, found.sizes)
 
 
 def mark_and_split(state: PrepareState) -> None:
     """Mark near duplicates, assign splits; materialised."""
     ds = state.deduped
-    if state.near_drops or state.near_sizes:
-        ds = pandas_map(ds, dedup.mark_near_duplicates, drops=state.near_drops,
-                        sizes=state.near_sizes)
+    if state.near_found:
+        ds = pandas_map(ds, mark_near, near=state.near)
     state.final = pandas_map(ds, splits.assign_splits, cfg=state.config.split,
                              seed=state.config.seed, repo_splits=state.repo_splits).materialize()
 
@@ -253,28 +267,42 @@ def leakage_check(state: PrepareState) -> None:
 
 
 def near_leakage(state: PrepareState) -> str:
-    """Near-duplicate pairs across splits: a failure after near dedup, counted without it."""
+    """Near-duplicate pairs across splits: a failure after near dedup, counted without it.
+
+    The pairs and the splits of their files meet in a task; the driver gets the count and
+    a description of the first few."""
     near = state.config.dedup.near
-    pairs = state.near_pairs if near else verified_pairs(state, state.final)
-    split_by_uid = splits_of_paired(state.final, pairs)
-    crossing = leak_guard.pairs_across_splits(pairs, split_by_uid)
+    if near:
+        found, any_pair = state.near, state.near_found
+    else:
+        found, histogram = near_clusters_of(state, state.final)
+        any_pair = bool(histogram)
+    crossing, shown = 0, ""
+    if any_pair:
+        paired = pandas_map(state.final.select_columns(["repo", "path", "split", "drop_reason"]),
+                            paired_rows, near=found).materialize()
+        crossing, shown = ray.get(pairs_across.remote(found, *paired.to_arrow_refs()))
     if crossing and near:
-        raise CodesweepError("split leakage check failed: near duplicates in two splits: "
-                             + leak_guard.describe(crossing, split_by_uid))
-    state.report["near_duplicates_across_splits"] = len(crossing)
+        raise CodesweepError(f"split leakage check failed: near duplicates in two splits: {shown}")
+    state.report["near_duplicates_across_splits"] = crossing
     if not crossing:
         return ", no near duplicates across splits"
-    return f"; {len(crossing)} near-duplicate pairs across splits (dedup.near is off)"
+    return f"; {crossing} near-duplicate pairs across splits (dedup.near is off)"
 
 
-def splits_of_paired(final: ray.data.Dataset, pairs: list[tuple[str, str]]) -> dict[str, str]:
-    """uid -> split of the kept files named in `pairs`: only those rows reach the driver."""
-    if not pairs:
-        return {}
-    wanted = {member for pair in pairs for member in pair}
-    rows = pandas_map(final.select_columns(["repo", "path", "split", "drop_reason"]),
-                      leak_guard.rows_named, uids=wanted)
-    return leak_guard.kept_splits(rows.to_pandas())
+def paired_rows(batch: pd.DataFrame, near: ray.ObjectRef) -> pd.DataFrame:
+    """The rows of a batch named in one of the near-duplicate pairs."""
+    found = ray.get(near)
+    return leak_guard.rows_named(batch, {member for pair in found.pairs for member in pair})
+
+
+@ray.remote
+def pairs_across(found: dedup.NearClusters, *tables: pa.Table) -> tuple[int, str]:
+    """How many pairs have both files kept in different splits, and the first few."""
+    rows = [table.to_pandas() for table in tables]
+    splits_by_uid = leak_guard.kept_splits(pd.concat(rows)) if rows else {}
+    crossing = leak_guard.pairs_across_splits(found.pairs, splits_by_uid)
+    return len(crossing), leak_guard.describe(crossing, splits_by_uid)
 
 
 def write_outputs(state: PrepareState) -> None:
