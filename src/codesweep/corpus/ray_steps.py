@@ -159,20 +159,41 @@ def decontaminate(state: PrepareState) -> None:
 def exact_dedup(state: PrepareState) -> None:
     """Group kept rows by normalised hash; one per group stays (all rows kept, marked).
 
-    Only a text-free projection is shuffled; the few marks come back to the driver and are
-    applied by a map over the read rows, so the texts never go through the group-by.
+    Only a text-free projection is shuffled; a task gathers its marks into lookups kept in
+    the object store, applied by a map over the read rows, so the texts never go through the
+    group-by and the driver gets the group histogram only.
     """
+    kept = pandas_map(state.read, kept_rows)
+    if not state.config.dedup.exact:
+        state.deduped = pandas_map(kept, dedup.apply_exact_marks, drops={}, counts={})
+        return
+    keys = pandas_map(state.read, dedup.exact_keys, shards=state.partitions)
+    marks = keys.groupby("shard", num_partitions=state.partitions).map_groups(
+        dedup.exact_marks, batch_format="pandas").materialize()
+    lookups, histogram = join_exact_marks.remote(*marks.to_arrow_refs())
+    state.report["exact_dedup"] = ray.get(histogram)
+    state.deduped = pandas_map(kept, apply_exact, marks=lookups)
+
+
+@ray.remote(num_returns=2)
+def join_exact_marks(*tables: pa.Table) -> tuple[tuple[dict, dict], dict[str, Any]]:
+    """(uid -> duplicate detail, keeper uid -> group size) from every shard's marks, and
+    the group histogram."""
     drops: dict[str, str] = {}
     counts: dict[str, int] = {}
-    if state.config.dedup.exact:
-        keys = pandas_map(state.read, dedup.exact_keys, shards=state.partitions)
-        marks = keys.groupby("shard", num_partitions=state.partitions).map_groups(
-            dedup.exact_marks, batch_format="pandas").take_all()
-        drops = {m["uid"]: m["detail"] for m in marks if m["detail"]}
-        counts = {m["uid"]: int(m["dup_count"]) for m in marks if not m["detail"]}
-        state.report["exact_dedup"] = cluster_histogram(counts)
-    state.deduped = pandas_map(pandas_map(state.read, kept_rows), dedup.apply_exact_marks,
-                               drops=drops, counts=counts)
+    for table in tables:
+        for mark in table.to_pylist():
+            if mark["detail"]:
+                drops[mark["uid"]] = mark["detail"]
+            else:
+                counts[mark["uid"]] = int(mark["dup_count"])
+    return (drops, counts), cluster_histogram(counts)
+
+
+def apply_exact(batch: pd.DataFrame, marks: ray.ObjectRef) -> pd.DataFrame:
+    """`dedup.apply_exact_marks` with the lookups fetched from the object store."""
+    drops, counts = ray.get(marks)
+    return dedup.apply_exact_marks(batch, drops, counts)
 
 
 def cluster_histogram(counts: dict[str, int]) -> dict[str, Any]:
