@@ -363,10 +363,9 @@ def build_tasks(state: PrepareState) -> None:
         return
     hash_splits = list(SPLITS[:-1]) if state.config.dedup.examples else []
     facts = pandas_map(state.final, blocks.kept_file_facts, hash_splits=hash_splits)
-    facts = facts.materialize()
-    counts = pandas_map(facts.select_columns(["split", "status"]), extraction_counts)
-    state.report["extraction"] = extraction.summarize_status(counts.to_pandas())
-    file_blocks = facts.to_arrow_refs() if hash_splits else []
+    file_blocks = facts.materialize().to_arrow_refs()
+    state.report["extraction"] = ray.get(extraction_summary.remote(*file_blocks))
+    file_blocks = file_blocks if hash_splits else []
     report: dict[str, dict[str, Any]] = {}
     for task in state.config.tasks:
         # Run once on no files: bad params fail here, in one line, and we learn the columns.
@@ -382,10 +381,29 @@ def build_tasks(state: PrepareState) -> None:
     state.report["tasks"] = report
 
 
-def extraction_counts(batch: pd.DataFrame) -> pd.DataFrame:
-    """Files per (split, status) of a block of `kept_file_facts`."""
-    counts = batch.groupby(["split", "status"], as_index=False).size()
-    return counts.rename(columns={"size": "files"}).astype({"files": "int64"})
+# Small text-free reductions over materialised blocks run as one task each, reading only
+# the columns they need: cheaper than a Ray Data execution, and the driver gets the result.
+@ray.remote
+def extraction_summary(*tables: pa.Table) -> dict[str, dict[str, int]]:
+    """split -> extraction status -> files, from the blocks of `blocks.kept_file_facts`."""
+    frames = [table.select(["split", "status"]).to_pandas() for table in tables
+              if table.num_rows]
+    facts = pd.concat(frames) if frames else pd.DataFrame(columns=["split", "status"])
+    counts = facts.groupby(["split", "status"], as_index=False).size()
+    return extraction.summarize_status(counts.rename(columns={"size": "files"}))
+
+
+@ray.remote
+def examples_summary(split: str, *tables: pa.Table) -> dict[str, Any]:
+    """`tasks.manifest.summarize` of one split's examples, from their materialised blocks."""
+    from codesweep.tasks.manifest import PROJECTION_COLUMNS, summarize
+
+    wanted = [*PROJECTION_COLUMNS, "note"]
+    frames = [blocks.task_projection(table.select(
+        [name for name in wanted if name in table.column_names]).to_pandas())
+        for table in tables if table.num_rows]
+    summary = summarize(pd.concat(frames)).get(split) if frames else None
+    return summary or {"examples": 0, "dropped": {}}
 
 
 class UnitBlocks:
@@ -423,22 +441,20 @@ def build_task_split(state: PrepareState, task: TaskConfig, split: str,
                      schema: pa.Schema, earlier: UnitBlocks) -> dict[str, Any]:
     """One task on one split: build the examples, drop eval copies of earlier splits' files
     and examples (`tasks.leakage`) and hash the rest, in one materialised pass; count
-    (text-free projection) and write the kept rows from it."""
-    from codesweep.tasks.manifest import summarize
-
+    (text-free projection, in a task) and write the kept rows from it."""
     cfg = state.config.dedup
     reference = earlier.reference() if cfg.examples else None
     examples = pandas_map(
         state.split_sets[split], task_examples, builder=task.builder, params=task.params,
         seed=state.config.seed, reference=reference, min_containment=cfg.example_containment,
         tail_chars=cfg.example_tail_chars, with_hashes=cfg.examples).materialize()
+    example_blocks = examples.to_arrow_refs()
     if cfg.examples:
-        earlier.example_blocks += examples.to_arrow_refs()
-    projection = pandas_map(examples, blocks.task_projection).to_pandas()
+        earlier.example_blocks += example_blocks
+    summary = examples_summary.remote(split, *example_blocks)
     directory = state.staging / "tasks" / task.output_name / split
     write_parquet(state, pandas_map(examples, blocks.written_examples), directory, schema)
-    summary = summarize(projection).get(split) if len(projection) else None
-    return summary or {"examples": 0, "dropped": {}}
+    return ray.get(summary)
 
 
 def listing_drops(sources: list[ResolvedSource]) -> list[dict]:
