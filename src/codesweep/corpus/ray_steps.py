@@ -5,8 +5,12 @@ Materialisation points are chosen so no step re-reads the sources and texts cros
 boundaries as rarely as possible: after the one read pass (read & filter, decontamination,
 MinHash signatures and extraction status fused into one task per block; used for counts,
 exclusions and dedup) and after splitting (used for the writes, checks and task builders).
-The dedup group-bys shuffle text-free projections (hashes, band keys, signatures) and bring
-only their few marks or pairs back to the driver, which applies them in a map.
+Each task split is one more materialised pass (build, mark, hash its examples).
+The dedup group-bys shuffle text-free projections (hashes, band keys, signatures). What the
+steps pass on (dedup marks, near-duplicate clusters, the leakage references of the eval
+splits) is gathered by a task from materialised blocks and stays in the object store, where
+the maps fetch it; the driver gets counts and histograms, so its memory does not grow with
+the corpus that way.
 """
 
 from __future__ import annotations
