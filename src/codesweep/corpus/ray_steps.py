@@ -262,10 +262,9 @@ def mark_and_split(state: PrepareState) -> None:
 
 def count(state: PrepareState) -> None:
     """Files per stage and drop reason, per split, and transform counts; the empty check."""
-    dropped_early = pandas_map(pandas_map(state.read, dropped_rows), blocks.ledger_summary)
-    parts = dropped_early.union(pandas_map(state.final, blocks.ledger_summary)).take_all()
-    ledger = pd.DataFrame(parts, columns=[*blocks.LEDGER_KEYS, "files", "num_bytes",
-                                          "header_stripped", "lines_dropped"])
+    read_blocks = state.read.to_arrow_refs()
+    ledger = ray.get(ledger_of.remote(len(read_blocks), *read_blocks,
+                                      *state.final.to_arrow_refs()))
     counts = stage_counts(ledger, listing_drops(state.sources))
     state.report["counts"] = counts
     state.report["transforms"] = {
@@ -277,6 +276,24 @@ def count(state: PrepareState) -> None:
                 "bytes": int(kept["num_bytes"].get(split, 0))} for split in SPLITS}
     if counts["kept"] == 0:
         raise CodesweepError(empty_corpus_message(counts))
+
+
+@ray.remote
+def ledger_of(read_blocks: int, *tables: pa.Table) -> pd.DataFrame:
+    """Files, bytes and transforms per (stage, reason, split) outcome, from the text-free
+    columns of the read rows (the first `read_blocks` tables: only their drops count, the
+    rest live on in the split rows) and of the split rows."""
+    columns = ["split", "num_bytes", "header_stripped", "lines_dropped", "drop_reason",
+               "drop_stage"]
+    parts = []
+    for number, table in enumerate(tables):
+        frame = table.select(columns).to_pandas() if table.num_rows else None
+        if frame is not None:
+            parts.append(blocks.ledger_summary(
+                dropped_rows(frame) if number < read_blocks else frame))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
+        columns=[*blocks.LEDGER_KEYS, "files", "num_bytes", "header_stripped",
+                 "lines_dropped"])
 
 
 def leakage_check(state: PrepareState) -> None:
