@@ -445,8 +445,11 @@ class UnitBlocks:
 @ray.remote
 def build_reference(splits: list[str], *tables: pa.Table) -> leakage.Reference:
     """The leakage reference of the units the blocks hold (see `blocks.reference_units`)."""
-    units = [unit for table in tables for unit in blocks.reference_units(table.to_pandas(),
-                                                                        splits)]
+    wanted = ["split", "hashes", "drop_reason", blocks.LEAK_HASHES]  # not the texts
+    units = []
+    for table in tables:
+        columns = table.select([name for name in wanted if name in table.column_names])
+        units += blocks.reference_units(columns.to_pandas(), splits)
     return leakage.reference_of(units)
 
 
