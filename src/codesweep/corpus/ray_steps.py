@@ -15,9 +15,7 @@ the corpus that way.
 
 from __future__ import annotations
 
-import copy
 import logging
-import os
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,7 +26,6 @@ import pandas as pd
 import pyarrow as pa
 import ray
 import ray.data
-from ray.data import ExecutionOptions
 from ray.data.context import ShuffleStrategy
 
 from codesweep.config.pipeline import SPLITS, PipelineConfig, TaskConfig
@@ -59,48 +56,22 @@ def ray_data_settings() -> Iterator[None]:
               "enable_auto_log_stats": False,
               "shuffle_strategy": ShuffleStrategy.SORT_SHUFFLE_PULL_BASED}
     saved = {name: getattr(ctx, name) for name in wanted}
-    saved_options = ctx.execution_options
     logger = logging.getLogger("ray.data")
     saved_level = logger.level
     for name, value in wanted.items():
         setattr(ctx, name, value)
-    ctx.execution_options = capped_options(saved_options)
     logger.setLevel(logging.WARNING)
     try:
         yield
     finally:
         for name, value in saved.items():
             setattr(ctx, name, value)
-        ctx.execution_options = saved_options
         logger.setLevel(saved_level)
 
 
-def capped_options(options: ExecutionOptions) -> ExecutionOptions:
-    """Execution options whose CPU limit is this machine's cores when the whole cluster is a
-    local instance that counts more logical CPUs than that (it over-subscribes them for
-    Ray Train): prepare's tasks are CPU-bound, and each extra concurrent task is one more
-    worker process to start and to feed, for no gain."""
-    cores = local_cores()
-    options = copy.deepcopy(options)
-    if cores is not None:
-        options.resource_limits = options.resource_limits.copy(cpu=cores)
-    return options
-
-
-def local_cores() -> int | None:
-    """This machine's cores when Ray's only node is this machine and counts more CPUs."""
-    nodes = [node for node in ray.nodes() if node.get("Alive")]
-    cores = os.cpu_count() or 1
-    if len(nodes) != 1 or nodes[0].get("NodeManagerAddress") != ray.util.get_node_ip_address():
-        return None
-    return cores if nodes[0].get("Resources", {}).get("CPU", 0) > cores else None
-
-
 def default_partitions() -> int:
-    """Shuffle partitions: a couple per CPU prepare uses (Ray's default of 200 is slow on a
-    laptop)."""
-    cpus = local_cores() or int(ray.cluster_resources().get("CPU", 2))
-    return max(2, min(64, 2 * cpus))
+    """Shuffle partitions: a couple per CPU (Ray's default of 200 is slow on a laptop)."""
+    return max(2, min(64, 2 * int(ray.cluster_resources().get("CPU", 2))))
 
 
 def pandas_map(ds: ray.data.Dataset, fn, **kwargs: Any) -> ray.data.Dataset:
