@@ -117,3 +117,15 @@ def test_band_rows_use_the_precomputed_signatures():
     assert signed["sig"].iat[0] == sig(BASE).tobytes() and signed["sig"].iat[1] == b""
     from_sigs = dedup.band_rows(signed.drop(columns=["text"]), 0.7, 128, 5, shards=3)
     assert from_sigs.equals(dedup.band_rows(texts, 0.7, 128, 5, shards=3))
+
+
+def test_near_clusters_join_the_pairs_of_every_shard():
+    shard_a = pd.DataFrame({"a": ["r:a.py", "r:b.py"], "b": ["r:b.py", "r:c.py"],
+                            "jaccard": [0.9, 0.8]})
+    shard_b = pd.DataFrame({"a": ["r:a.py", "r:x.py"], "b": ["r:b.py", "r:y.py"],
+                            "jaccard": [0.9, 0.75]})
+    found = dedup.near_clusters_of([shard_a, pd.DataFrame(), shard_b])  # a shard with no pairs
+    assert found.pairs == [("r:a.py", "r:b.py"), ("r:b.py", "r:c.py"), ("r:x.py", "r:y.py")]
+    assert found.sizes == {"r:a.py": 3, "r:x.py": 2}
+    assert found.drops["r:c.py"] == "near duplicate of r:a.py (cluster of 3)"
+    assert set(found.drops) == {"r:b.py", "r:c.py", "r:y.py"}

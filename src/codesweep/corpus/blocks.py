@@ -89,6 +89,65 @@ def task_batch(batch: pd.DataFrame, builder: str, params: dict[str, Any], seed: 
     return task_table(run_task_builder(batch, builder, params, seed))
 
 
+# Builder output's helper column: the leak-text shingle hashes of each kept example (bytes;
+# empty for dropped rows), computed with the examples and never written.
+LEAK_HASHES = "_leak_hashes"
+
+
+def task_examples(batch: pd.DataFrame, builder: str, params: dict[str, Any], seed: int,
+                  reference: Any, min_containment: float, tail_chars: int,
+                  with_hashes: bool) -> pa.Table:
+    """The task step in one pass per block: build the examples, drop those an earlier
+    split's file or example contains (`reference`, None for none), and add `LEAK_HASHES`
+    when later splits will need them (`with_hashes`)."""
+    from codesweep.tasks import leakage
+
+    examples = run_task_builder(batch, builder, params, seed)
+    if reference is not None:
+        examples = leakage.mark_cross_split(examples, reference, min_containment, tail_chars)
+    if with_hashes:
+        examples = examples.reset_index(drop=True)
+        kept = examples["drop_reason"] == KEPT if "drop_reason" in examples.columns \
+            else pd.Series(True, index=examples.index)
+        texts = leakage.leak_texts(examples, tail_chars) if len(examples) else []
+        examples[LEAK_HASHES] = pd.Series(
+            [leakage.shingle_hashes(text).tobytes() if keep else b""
+             for text, keep in zip(texts, kept, strict=True)], index=examples.index, dtype=object)
+    return task_table(examples)
+
+
+def reference_units(block: pd.DataFrame, splits: list[str]) -> list:
+    """The leakage-reference units a block holds: the shingle hashes of the files of
+    `splits` (a `kept_file_facts` block) or of the kept examples (a `task_examples` block)."""
+    from codesweep.tasks import leakage
+
+    if LEAK_HASHES in block.columns:
+        kept = block[block["drop_reason"] == KEPT] if "drop_reason" in block.columns else block
+        return leakage.unit_hashes(kept.rename(columns={LEAK_HASHES: "hashes"}))
+    if "hashes" in block.columns:
+        return leakage.unit_hashes(block[block["split"].isin(splits)])
+    return []
+
+
+def written_examples(batch: pd.DataFrame) -> pd.DataFrame:
+    """The rows and columns of builder output that go to disk: kept rows, no helper column."""
+    return kept_examples(batch).drop(columns=[LEAK_HASHES], errors="ignore")
+
+
+def kept_file_facts(batch: pd.DataFrame, hash_splits: list[str]) -> pd.DataFrame:
+    """Per kept file: its split, extraction status and, in `hash_splits`, the shingle hashes
+    of its text (the files' part of later splits' leakage reference), in one pass."""
+    from codesweep.tasks import leakage
+
+    kept = batch[batch["drop_reason"] == KEPT]
+    hashes = [leakage.shingle_hashes(str(text)).tobytes() if split in hash_splits else b""
+              for text, split in zip(kept["text"], kept["split"], strict=True)]
+    return pd.DataFrame({"split": kept["split"].astype(str).to_numpy(),
+                         "status": kept["extraction"].astype(str).to_numpy(),
+                         "hashes": pd.Series(hashes, dtype=object).to_numpy()},
+                        columns=["split", "status", "hashes"])
+
+
 def task_projection(batch: pd.DataFrame) -> pd.DataFrame:
     """The text-free counting columns of builder output (tasks.manifest convention).
 

@@ -49,9 +49,10 @@ class BenchmarkIndex:
         return hashlib.sha256(joined.encode()).hexdigest()
 
 
-def ngrams(text: str, size: int) -> set[str]:
-    """Distinct token n-grams of a text (the whole token run when shorter than `size`)."""
-    tokens = code_words(text)
+def ngrams(text: str, size: int, tokens: list[str] | None = None) -> set[str]:
+    """Distinct token n-grams of a text (the whole token run when shorter than `size`);
+    `tokens`: the text's `code_words` when the caller has them already."""
+    tokens = code_words(text) if tokens is None else tokens
     if len(tokens) < size:
         return {" ".join(tokens)} if tokens else set()
     return {" ".join(tokens[i:i + size]) for i in range(len(tokens) - size + 1)}
@@ -120,9 +121,10 @@ def build_index(cfg: DecontamConfig, recipe_dir: Path) -> BenchmarkIndex:
     return index
 
 
-def contamination(text: str, bench: BenchmarkIndex, cfg: DecontamConfig) -> str | None:
+def contamination(text: str, bench: BenchmarkIndex, cfg: DecontamConfig,
+                  tokens: list[str] | None = None) -> str | None:
     """Which benchmark item a file contains and how, or None when it is clean."""
-    grams = ngrams(text, bench.ngram)
+    grams = ngrams(text, bench.ngram, tokens)
     hits = Counter(item for gram in grams for item in bench.index.get(gram, ()))
     if not hits:
         return None
@@ -137,13 +139,15 @@ def contamination(text: str, bench: BenchmarkIndex, cfg: DecontamConfig) -> str 
     return None
 
 
-def mark_contaminated(batch: pd.DataFrame, bench: BenchmarkIndex,
-                      cfg: DecontamConfig) -> pd.DataFrame:
-    """The Ray Data decontamination step: mark kept rows that contain benchmark items."""
+def mark_contaminated(batch: pd.DataFrame, bench: BenchmarkIndex, cfg: DecontamConfig,
+                      tokens: list | None = None) -> pd.DataFrame:
+    """The Ray Data decontamination step: mark kept rows that contain benchmark items
+    (`tokens`: each row's `code_words`, when the caller has them)."""
     batch = batch.reset_index(drop=True)
-    found = pd.Series([contamination(text, bench, cfg) if reason == KEPT else None
-                       for text, reason in zip(batch["text"], batch["drop_reason"], strict=True)],
-                      dtype=object)
+    tokens = tokens if tokens is not None else [None] * len(batch)
+    found = pd.Series([contamination(text, bench, cfg, words) if reason == KEPT else None
+                       for text, reason, words in zip(batch["text"], batch["drop_reason"],
+                                                      tokens, strict=True)], dtype=object)
     hit = found.notna()
     mark_dropped(batch, hit, "decontam", "contaminated", found[hit])
     return batch

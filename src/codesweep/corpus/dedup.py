@@ -10,6 +10,7 @@ and only the verified pairs (few) reach the driver, which joins them into cluste
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
@@ -89,16 +90,18 @@ def lsh_params(threshold: float, num_perm: int) -> tuple[int, int]:
     return _optimal_param(threshold, num_perm, 0.5, 0.5)
 
 
-def shingles(text: str, size: int) -> list[bytes]:
-    """Distinct `size`-token shingles of the code (identifiers, numbers, single symbols)."""
-    tokens = code_words(text)
+def shingles(text: str, size: int, tokens: list[str] | None = None) -> list[bytes]:
+    """Distinct `size`-token shingles of the code (identifiers, numbers, single symbols);
+    `tokens`: the text's `code_words` when the caller has them already."""
+    tokens = code_words(text) if tokens is None else tokens
     if len(tokens) < size:
         return [" ".join(tokens).encode()] if tokens else []
     grams = {" ".join(tokens[i:i + size]) for i in range(len(tokens) - size + 1)}
     return [gram.encode() for gram in grams]
 
 
-def signature(text: str, size: int, num_perm: int) -> np.ndarray | None:
+def signature(text: str, size: int, num_perm: int,
+              tokens: list[str] | None = None) -> np.ndarray | None:
     """The MinHash signature of a text (uint32 values), or None for a text without tokens.
 
     The same values as datasketch's default SHA-1 hashing, with the per-shingle hashing done
@@ -106,7 +109,7 @@ def signature(text: str, size: int, num_perm: int) -> np.ndarray | None:
     """
     from datasketch import MinHash
 
-    grams = shingles(text, size)
+    grams = shingles(text, size, tokens)
     if not grams:
         return None
     minhash = MinHash(num_perm=num_perm, seed=MINHASH_SEED, scheme=MINHASH_SCHEME, hashfunc=int)
@@ -121,18 +124,23 @@ def shingle_hashes32(grams: list[bytes]) -> np.ndarray:
     return np.frombuffer(b"".join([sha1(gram).digest()[:4] for gram in grams]), dtype="<u4")
 
 
-def with_signatures(batch: pd.DataFrame, size: int, num_perm: int) -> pd.DataFrame:
+def with_signatures(batch: pd.DataFrame, size: int, num_perm: int,
+                    tokens: list | None = None) -> pd.DataFrame:
     """Add `sig` (signature bytes; empty for dropped rows and texts without tokens), computed
-    once where the files are read, so near dedup needs no second pass over the texts."""
+    once where the files are read, so near dedup needs no second pass over the texts
+    (`tokens`: each row's `code_words`, when the caller has them)."""
     batch = batch.copy()
-    batch["sig"] = [signature_bytes(text, size, num_perm) if reason == KEPT else b""
-                    for text, reason in zip(batch["text"], batch["drop_reason"], strict=True)]
+    tokens = tokens if tokens is not None else [None] * len(batch)
+    batch["sig"] = [signature_bytes(text, size, num_perm, words) if reason == KEPT else b""
+                    for text, reason, words in zip(batch["text"], batch["drop_reason"], tokens,
+                                                   strict=True)]
     return batch
 
 
-def signature_bytes(text: str, size: int, num_perm: int) -> bytes:
+def signature_bytes(text: str, size: int, num_perm: int,
+                    tokens: list[str] | None = None) -> bytes:
     """A text's signature as bytes, empty when it has no tokens."""
-    sig = signature(text, size, num_perm)
+    sig = signature(text, size, num_perm, tokens)
     return b"" if sig is None else sig.tobytes()
 
 
@@ -227,6 +235,24 @@ def near_drop_details(clusters: dict[str, list[str]]) -> tuple[dict[str, str], d
         for member in members[1:]:
             drops[member] = f"near duplicate of {keeper} (cluster of {len(members)})"
     return drops, sizes
+
+
+@dataclass
+class NearClusters:
+    """What near dedup found: the verified pairs (a < b, sorted), each non-representative's
+    drop detail and each representative's cluster size."""
+
+    pairs: list[tuple[str, str]] = field(default_factory=list)
+    drops: dict[str, str] = field(default_factory=dict)
+    sizes: dict[str, int] = field(default_factory=dict)
+
+
+def near_clusters_of(pair_frames: list[pd.DataFrame]) -> NearClusters:
+    """Join the verified pairs of every shard (`shard_pairs` results) into clusters."""
+    pairs = sorted({(a, b) for frame in pair_frames if "a" in frame.columns
+                    for a, b in zip(frame["a"], frame["b"], strict=True)})
+    drops, sizes = near_drop_details(clusters_from_pairs(pairs))
+    return NearClusters(pairs, drops, sizes)
 
 
 def mark_near_duplicates(batch: pd.DataFrame, drops: dict[str, str],

@@ -21,6 +21,12 @@ def kept_splits(frame: pd.DataFrame) -> dict[str, str]:
             for repo, path, split in zip(kept["repo"], kept["path"], kept["split"], strict=True)}
 
 
+def rows_named(batch: pd.DataFrame, uids: set[str]) -> pd.DataFrame:
+    """The rows of a batch whose uid is in `uids`."""
+    keys = [uid(repo, path) for repo, path in zip(batch["repo"], batch["path"], strict=True)]
+    return batch[[key in uids for key in keys]]
+
+
 def pairs_across_splits(pairs: list[tuple[str, str]],
                         splits: dict[str, str]) -> list[tuple[str, str]]:
     """The pairs whose two files are both kept, in different splits."""

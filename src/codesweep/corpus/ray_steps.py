@@ -5,8 +5,12 @@ Materialisation points are chosen so no step re-reads the sources and texts cros
 boundaries as rarely as possible: after the one read pass (read & filter, decontamination,
 MinHash signatures and extraction status fused into one task per block; used for counts,
 exclusions and dedup) and after splitting (used for the writes, checks and task builders).
-The dedup group-bys shuffle text-free projections (hashes, band keys, signatures) and bring
-only their few marks or pairs back to the driver, which applies them in a map.
+Each task split is one more materialised pass (build, mark, hash its examples).
+The dedup group-bys shuffle text-free projections (hashes, band keys, signatures). What the
+steps pass on (dedup marks, near-duplicate clusters, the leakage references of the eval
+splits) is gathered by a task from materialised blocks and stays in the object store, where
+the maps fetch it; the driver gets counts and histograms, so its memory does not grow with
+the corpus that way.
 """
 
 from __future__ import annotations
@@ -30,8 +34,9 @@ from codesweep.corpus.output import ensure_readable
 from codesweep.corpus.schema import EXCLUSIONS_SCHEMA, FILE_COLUMNS, FILES_SCHEMA
 from codesweep.corpus.sources import ResolvedSource
 from codesweep.corpus.steps import PrepareState
-from codesweep.drops import dropped_rows, kept_rows
+from codesweep.drops import KEPT, dropped_rows, kept_rows
 from codesweep.errors import CodesweepError
+from codesweep.languages import code_words
 from codesweep.tasks import extraction, leakage
 
 # Where a file can be dropped (the `drop_stage` column), in pipeline order.
@@ -104,12 +109,15 @@ def read_block(batch: pd.DataFrame, cfg: PipelineConfig,
 
     Signatures serve near dedup, or, with it off, the count of near duplicates across splits.
     """
-    rows = filters.process_batch(batch, cfg.filters)
+    rows = filters.process_batch(batch, cfg.filters).reset_index(drop=True)
+    # each kept text is split into code words once, for both decontamination and MinHash
+    tokens = [code_words(text) if reason == KEPT else None
+              for text, reason in zip(rows["text"], rows["drop_reason"], strict=True)]
     if bench is not None:
-        rows = decontam.mark_contaminated(rows, bench, cfg.decontam)
+        rows = decontam.mark_contaminated(rows, bench, cfg.decontam, tokens)
     if cfg.tasks:  # counted per split by `build_tasks`; parsing here runs it in parallel
         rows = blocks.with_extraction_status(rows)
-    return dedup.with_signatures(rows, cfg.dedup.shingle_size, cfg.dedup.num_perm)
+    return dedup.with_signatures(rows, cfg.dedup.shingle_size, cfg.dedup.num_perm, tokens)
 
 
 def decontaminate(state: PrepareState) -> None:
@@ -126,20 +134,41 @@ def decontaminate(state: PrepareState) -> None:
 def exact_dedup(state: PrepareState) -> None:
     """Group kept rows by normalised hash; one per group stays (all rows kept, marked).
 
-    Only a text-free projection is shuffled; the few marks come back to the driver and are
-    applied by a map over the read rows, so the texts never go through the group-by.
+    Only a text-free projection is shuffled; a task gathers its marks into lookups kept in
+    the object store, applied by a map over the read rows, so the texts never go through the
+    group-by and the driver gets the group histogram only.
     """
+    kept = pandas_map(state.read, kept_rows)
+    if not state.config.dedup.exact:
+        state.deduped = pandas_map(kept, dedup.apply_exact_marks, drops={}, counts={})
+        return
+    keys = pandas_map(state.read, dedup.exact_keys, shards=state.partitions)
+    marks = keys.groupby("shard", num_partitions=state.partitions).map_groups(
+        dedup.exact_marks, batch_format="pandas").materialize()
+    lookups, histogram = join_exact_marks.remote(*marks.to_arrow_refs())
+    state.report["exact_dedup"] = ray.get(histogram)
+    state.deduped = pandas_map(kept, apply_exact, marks=lookups)
+
+
+@ray.remote(num_returns=2)
+def join_exact_marks(*tables: pa.Table) -> tuple[tuple[dict, dict], dict[str, Any]]:
+    """(uid -> duplicate detail, keeper uid -> group size) from every shard's marks, and
+    the group histogram."""
     drops: dict[str, str] = {}
     counts: dict[str, int] = {}
-    if state.config.dedup.exact:
-        keys = pandas_map(state.read, dedup.exact_keys, shards=state.partitions)
-        marks = keys.groupby("shard", num_partitions=state.partitions).map_groups(
-            dedup.exact_marks, batch_format="pandas").take_all()
-        drops = {m["uid"]: m["detail"] for m in marks if m["detail"]}
-        counts = {m["uid"]: int(m["dup_count"]) for m in marks if not m["detail"]}
-        state.report["exact_dedup"] = cluster_histogram(counts)
-    state.deduped = pandas_map(pandas_map(state.read, kept_rows), dedup.apply_exact_marks,
-                               drops=drops, counts=counts)
+    for table in tables:
+        for mark in table.to_pylist():
+            if mark["detail"]:
+                drops[mark["uid"]] = mark["detail"]
+            else:
+                counts[mark["uid"]] = int(mark["dup_count"])
+    return (drops, counts), cluster_histogram(counts)
+
+
+def apply_exact(batch: pd.DataFrame, marks: ray.ObjectRef) -> pd.DataFrame:
+    """`dedup.apply_exact_marks` with the lookups fetched from the object store."""
+    drops, counts = ray.get(marks)
+    return dedup.apply_exact_marks(batch, drops, counts)
 
 
 def cluster_histogram(counts: dict[str, int]) -> dict[str, Any]:
@@ -150,23 +179,24 @@ def cluster_histogram(counts: dict[str, int]) -> dict[str, Any]:
 
 
 def near_dedup(state: PrepareState) -> None:
-    """LSH buckets as a group-by on band keys; verified pairs come back, clusters form here."""
+    """LSH buckets as a group-by on band keys; a task joins the verified pairs into clusters
+    and keeps them in the object store; the driver gets the cluster histogram only."""
     cfg = state.config.dedup
     if not cfg.near:
         return
-    state.near_pairs = verified_pairs(state, state.deduped)
-    clusters = dedup.clusters_from_pairs(state.near_pairs)
-    state.near_drops, state.near_sizes = dedup.near_drop_details(clusters)
+    state.near, histogram = near_clusters_of(state, state.deduped)
+    state.near_found = bool(histogram)
     n_bands, n_rows = dedup.lsh_params(cfg.threshold, cfg.num_perm)
-    histogram = Counter(len(members) for members in clusters.values())
     state.report["near_dedup"] = {
         "threshold": cfg.threshold, "num_perm": cfg.num_perm, "bands": n_bands,
-        "rows": n_rows, "shingle_size": cfg.shingle_size, "clusters": len(clusters),
+        "rows": n_rows, "shingle_size": cfg.shingle_size, "clusters": sum(histogram.values()),
         "cluster_sizes": {str(k): v for k, v in sorted(histogram.items())}}
 
 
-def verified_pairs(state: PrepareState, ds: ray.data.Dataset) -> list[tuple[str, str]]:
-    """MinHash-verified similar pairs (uid a < uid b) among the kept rows of `ds`."""
+def near_clusters_of(state: PrepareState, ds: ray.data.Dataset
+                     ) -> tuple[ray.ObjectRef, dict[int, int]]:
+    """The near-duplicate clusters among the kept rows of `ds` (a reference to
+    `dedup.NearClusters`) and their histogram (cluster size -> clusters)."""
     cfg = state.config.dedup
     texts = pandas_map(ds, kept_rows).select_columns(["repo", "path", "sig"])
     bands = pandas_map(texts, dedup.band_rows, threshold=cfg.threshold,
@@ -174,26 +204,38 @@ def verified_pairs(state: PrepareState, ds: ray.data.Dataset) -> list[tuple[str,
     grouped = bands.groupby("shard", num_partitions=state.partitions)
     shard_pairs: Any = dedup.shard_pairs  # Ray's stub does not know fn_kwargs' extra arguments
     pairs = grouped.map_groups(shard_pairs, batch_format="pandas",
-                               fn_kwargs={"threshold": cfg.threshold}).take_all()
-    return sorted({(p["a"], p["b"]) for p in pairs})
+                               fn_kwargs={"threshold": cfg.threshold}).materialize()
+    found, histogram = join_pairs.remote(*pairs.to_arrow_refs())
+    return found, ray.get(histogram)
+
+
+@ray.remote(num_returns=2)
+def join_pairs(*tables: pa.Table) -> tuple[dedup.NearClusters, dict[int, int]]:
+    """The clusters of the verified pairs of every shard, and their size histogram."""
+    found = dedup.near_clusters_of([table.to_pandas() for table in tables])
+    return found, dict(Counter(found.sizes.values()))
+
+
+def mark_near(batch: pd.DataFrame, near: ray.ObjectRef) -> pd.DataFrame:
+    """`dedup.mark_near_duplicates` with the clusters fetched from the object store."""
+    found = ray.get(near)
+    return dedup.mark_near_duplicates(batch, found.drops, found.sizes)
 
 
 def mark_and_split(state: PrepareState) -> None:
     """Mark near duplicates, assign splits; materialised."""
     ds = state.deduped
-    if state.near_drops or state.near_sizes:
-        ds = pandas_map(ds, dedup.mark_near_duplicates, drops=state.near_drops,
-                        sizes=state.near_sizes)
+    if state.near_found:
+        ds = pandas_map(ds, mark_near, near=state.near)
     state.final = pandas_map(ds, splits.assign_splits, cfg=state.config.split,
                              seed=state.config.seed, repo_splits=state.repo_splits).materialize()
 
 
 def count(state: PrepareState) -> None:
     """Files per stage and drop reason, per split, and transform counts; the empty check."""
-    dropped_early = pandas_map(pandas_map(state.read, dropped_rows), blocks.ledger_summary)
-    parts = dropped_early.take_all() + pandas_map(state.final, blocks.ledger_summary).take_all()
-    ledger = pd.DataFrame(parts, columns=[*blocks.LEDGER_KEYS, "files", "num_bytes",
-                                          "header_stripped", "lines_dropped"])
+    read_blocks = state.read.to_arrow_refs()
+    ledger = ray.get(ledger_of.remote(len(read_blocks), *read_blocks,
+                                      *state.final.to_arrow_refs()))
     counts = stage_counts(ledger, listing_drops(state.sources))
     state.report["counts"] = counts
     state.report["transforms"] = {
@@ -205,6 +247,24 @@ def count(state: PrepareState) -> None:
                 "bytes": int(kept["num_bytes"].get(split, 0))} for split in SPLITS}
     if counts["kept"] == 0:
         raise CodesweepError(empty_corpus_message(counts))
+
+
+@ray.remote
+def ledger_of(read_blocks: int, *tables: pa.Table) -> pd.DataFrame:
+    """Files, bytes and transforms per (stage, reason, split) outcome, from the text-free
+    columns of the read rows (the first `read_blocks` tables: only their drops count, the
+    rest live on in the split rows) and of the split rows."""
+    columns = ["split", "num_bytes", "header_stripped", "lines_dropped", "drop_reason",
+               "drop_stage"]
+    parts = []
+    for number, table in enumerate(tables):
+        frame = table.select(columns).to_pandas() if table.num_rows else None
+        if frame is not None:
+            parts.append(blocks.ledger_summary(
+                dropped_rows(frame) if number < read_blocks else frame))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
+        columns=[*blocks.LEDGER_KEYS, "files", "num_bytes", "header_stripped",
+                 "lines_dropped"])
 
 
 def leakage_check(state: PrepareState) -> None:
@@ -220,27 +280,49 @@ def leakage_check(state: PrepareState) -> None:
 
 
 def near_leakage(state: PrepareState) -> str:
-    """Near-duplicate pairs across splits: a failure after near dedup, counted without it."""
-    where = state.final.select_columns(["repo", "path", "split", "drop_reason"]).to_pandas()
-    split_by_uid = leak_guard.kept_splits(where)
+    """Near-duplicate pairs across splits: a failure after near dedup, counted without it.
+
+    The pairs and the splits of their files meet in a task; the driver gets the count and
+    a description of the first few."""
     near = state.config.dedup.near
-    pairs = state.near_pairs if near else verified_pairs(state, state.final)
-    crossing = leak_guard.pairs_across_splits(pairs, split_by_uid)
+    if near:
+        found, any_pair = state.near, state.near_found
+    else:
+        found, histogram = near_clusters_of(state, state.final)
+        any_pair = bool(histogram)
+    crossing, shown = 0, ""
+    if any_pair:
+        paired = pandas_map(state.final.select_columns(["repo", "path", "split", "drop_reason"]),
+                            paired_rows, near=found).materialize()
+        crossing, shown = ray.get(pairs_across.remote(found, *paired.to_arrow_refs()))
     if crossing and near:
-        raise CodesweepError("split leakage check failed: near duplicates in two splits: "
-                             + leak_guard.describe(crossing, split_by_uid))
-    state.report["near_duplicates_across_splits"] = len(crossing)
+        raise CodesweepError(f"split leakage check failed: near duplicates in two splits: {shown}")
+    state.report["near_duplicates_across_splits"] = crossing
     if not crossing:
         return ", no near duplicates across splits"
-    return f"; {len(crossing)} near-duplicate pairs across splits (dedup.near is off)"
+    return f"; {crossing} near-duplicate pairs across splits (dedup.near is off)"
+
+
+def paired_rows(batch: pd.DataFrame, near: ray.ObjectRef) -> pd.DataFrame:
+    """The rows of a batch named in one of the near-duplicate pairs."""
+    found = ray.get(near)
+    return leak_guard.rows_named(batch, {member for pair in found.pairs for member in pair})
+
+
+@ray.remote
+def pairs_across(found: dedup.NearClusters, *tables: pa.Table) -> tuple[int, str]:
+    """How many pairs have both files kept in different splits, and the first few."""
+    rows = [table.to_pandas() for table in tables]
+    splits_by_uid = leak_guard.kept_splits(pd.concat(rows)) if rows else {}
+    crossing = leak_guard.pairs_across_splits(found.pairs, splits_by_uid)
+    return len(crossing), leak_guard.describe(crossing, splits_by_uid)
 
 
 def write_outputs(state: PrepareState) -> None:
     """files/<split>/ for each split (an empty split still gets a readable part), and
     exclusions/: every dropped file with its stage, reason and detail."""
-    for split in SPLITS:
-        table = state.final.map_batches(blocks.split_table, batch_format="pandas",
-                                        batch_size=None, fn_kwargs={"split": split}).materialize()
+    for split in SPLITS:  # a filter over the materialised rows: cheap to run again
+        table = pandas_map(state.final, blocks.split_table, split=split)
         write_parquet(state, table, state.staging / "files" / split, FILES_SCHEMA)
         state.split_sets[split] = table
     parts = [ds.map_batches(blocks.exclusion_table, batch_format="pandas", batch_size=None)
@@ -261,54 +343,113 @@ def write_parquet(state: PrepareState, ds: ray.data.Dataset, directory: Path,
 
 
 def build_tasks(state: PrepareState) -> None:
-    """tasks/<name>/<split>/: each builder over its splits; drops counted, not written."""
-    if state.config.tasks:
-        kept = pandas_map(state.final, kept_rows)
-        counts = pandas_map(kept, blocks.extraction_counts).to_pandas()
-        state.report["extraction"] = extraction.summarize_status(counts)
+    """tasks/<name>/<split>/: each builder over its splits; drops counted, not written.
+
+    One pass over the files gathers the extraction counts and the shingle hashes of the
+    files the eval splits are checked against; each (task, split) then builds, marks and
+    hashes its examples in one materialised pass, counted and written from there. The
+    hashes stay in the object store: a task builds each split's reference from them, and
+    the driver only ever holds its reference.
+    """
+    if not state.config.tasks:
+        return
+    hash_splits = list(SPLITS[:-1]) if state.config.dedup.examples else []
+    facts = pandas_map(state.final, blocks.kept_file_facts, hash_splits=hash_splits)
+    file_blocks = facts.materialize().to_arrow_refs()
+    state.report["extraction"] = ray.get(extraction_summary.remote(*file_blocks))
+    file_blocks = file_blocks if hash_splits else []
     report: dict[str, dict[str, Any]] = {}
     for task in state.config.tasks:
         # Run once on no files: bad params fail here, in one line, and we learn the columns.
         empty = blocks.task_table(blocks.run_task_builder(
             pd.DataFrame(columns=FILE_COLUMNS), task.builder, task.params, state.config.seed))
         report[task.output_name] = {}
-        earlier: list = []  # shingle hashes per file and example of the splits before this one
+        earlier = UnitBlocks(file_blocks)
         for split in SPLITS:  # train first: it is the reference of the eval splits
             if split in task.splits:
                 report[task.output_name][split] = build_task_split(
                     state, task, split, empty.schema, earlier)
-            if state.config.dedup.examples:
-                earlier += unit_shingles(state.split_sets[split], leakage.file_shingles)
+            earlier.splits.append(split)
     state.report["tasks"] = report
 
 
-def unit_shingles(ds: ray.data.Dataset, step, **kwargs: Any) -> list:
-    """The shingle hashes of each file or example a `tasks.leakage` step finds in a dataset."""
-    return leakage.unit_hashes(pandas_map(ds, step, **kwargs).to_pandas())
+# Small text-free reductions over materialised blocks run as one task each, reading only
+# the columns they need: cheaper than a Ray Data execution, and the driver gets the result.
+@ray.remote
+def extraction_summary(*tables: pa.Table) -> dict[str, dict[str, int]]:
+    """split -> extraction status -> files, from the blocks of `blocks.kept_file_facts`."""
+    frames = [table.select(["split", "status"]).to_pandas() for table in tables
+              if table.num_rows]
+    facts = pd.concat(frames) if frames else pd.DataFrame(columns=["split", "status"])
+    counts = facts.groupby(["split", "status"], as_index=False).size()
+    return extraction.summarize_status(counts.rename(columns={"size": "files"}))
+
+
+@ray.remote
+def examples_summary(split: str, *tables: pa.Table) -> dict[str, Any]:
+    """`tasks.manifest.summarize` of one split's examples, from their materialised blocks."""
+    from codesweep.tasks.manifest import PROJECTION_COLUMNS, summarize
+
+    wanted = [*PROJECTION_COLUMNS, "note"]
+    frames = [blocks.task_projection(table.select(
+        [name for name in wanted if name in table.column_names]).to_pandas())
+        for table in tables if table.num_rows]
+    summary = summarize(pd.concat(frames)).get(split) if frames else None
+    return summary or {"examples": 0, "dropped": {}}
+
+
+class UnitBlocks:
+    """The object-store blocks the leakage reference of a split is built from: the files'
+    facts (their units in `splits`, the splits done so far) and earlier splits' examples."""
+
+    def __init__(self, file_blocks: list) -> None:
+        self.file_blocks, self.example_blocks = file_blocks, []
+        self.splits: list[str] = []
+
+    def reference(self) -> ray.ObjectRef | None:
+        """The reference of the units so far, built by a task and left in the object store."""
+        if not self.splits or not (self.file_blocks or self.example_blocks):
+            return None
+        return build_reference.remote(self.splits, *self.file_blocks, *self.example_blocks)
+
+
+@ray.remote
+def build_reference(splits: list[str], *tables: pa.Table) -> leakage.Reference:
+    """The leakage reference of the units the blocks hold (see `blocks.reference_units`)."""
+    wanted = ["split", "hashes", "drop_reason", blocks.LEAK_HASHES]  # not the texts
+    units = []
+    for table in tables:
+        columns = table.select([name for name in wanted if name in table.column_names])
+        units += blocks.reference_units(columns.to_pandas(), splits)
+    return leakage.reference_of(units)
+
+
+def task_examples(batch: pd.DataFrame, reference: ray.ObjectRef | None,
+                  **kwargs: Any) -> pa.Table:
+    """`blocks.task_examples` with the reference fetched from the object store (shared
+    memory, not a copy per task)."""
+    return blocks.task_examples(batch, reference=None if reference is None else ray.get(reference),
+                                **kwargs)
 
 
 def build_task_split(state: PrepareState, task: TaskConfig, split: str,
-                     schema: pa.Schema, earlier: list) -> dict[str, Any]:
-    """One task on one split: materialise, drop eval copies of earlier splits' files and
-    examples (`tasks.leakage`), count (text-free projection), write kept rows."""
-    from codesweep.tasks.manifest import summarize
-
-    examples = pandas_map(state.split_sets[split], blocks.task_batch, builder=task.builder,
-                          params=task.params, seed=state.config.seed).materialize()
+                     schema: pa.Schema, earlier: UnitBlocks) -> dict[str, Any]:
+    """One task on one split: build the examples, drop eval copies of earlier splits' files
+    and examples (`tasks.leakage`) and hash the rest, in one materialised pass; count
+    (text-free projection, in a task) and write the kept rows from it."""
     cfg = state.config.dedup
-    if cfg.examples and earlier:
-        examples = pandas_map(
-            examples, leakage.mark_cross_split, reference=leakage.reference_of(earlier),
-            min_containment=cfg.example_containment,
-            tail_chars=cfg.example_tail_chars).materialize()
+    reference = earlier.reference() if cfg.examples else None
+    examples = pandas_map(
+        state.split_sets[split], task_examples, builder=task.builder, params=task.params,
+        seed=state.config.seed, reference=reference, min_containment=cfg.example_containment,
+        tail_chars=cfg.example_tail_chars, with_hashes=cfg.examples).materialize()
+    example_blocks = examples.to_arrow_refs()
     if cfg.examples:
-        earlier += unit_shingles(examples, leakage.example_shingles,
-                                 tail_chars=cfg.example_tail_chars)
-    projection = pandas_map(examples, blocks.task_projection).to_pandas()
+        earlier.example_blocks += example_blocks
+    summary = examples_summary.remote(split, *example_blocks)
     directory = state.staging / "tasks" / task.output_name / split
-    write_parquet(state, pandas_map(examples, blocks.kept_examples), directory, schema)
-    summary = summarize(projection).get(split) if len(projection) else None
-    return summary or {"examples": 0, "dropped": {}}
+    write_parquet(state, pandas_map(examples, blocks.written_examples), directory, schema)
+    return ray.get(summary)
 
 
 def listing_drops(sources: list[ResolvedSource]) -> list[dict]:

@@ -12,6 +12,7 @@ import os
 import re
 import stat
 import sysconfig
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -20,6 +21,7 @@ from codesweep.config.pipeline import PipelineConfig, SourceConfig
 from codesweep.errors import CodesweepError
 
 STDLIB = "stdlib"
+HASH_THREADS = 8  # threads hashing a local source's files for its revision
 # The stdlib's own test suites and third-party packages are not "the standard library".
 STDLIB_EXCLUDES = ["site-packages/**", "dist-packages/**", "**/test/**", "**/tests/**",
                    "**/idle_test/**", "test/**", "tests/**", "idlelib/idle_test/**"]
@@ -168,8 +170,11 @@ def listing_hash(files: list[dict]) -> str:
     submission) gets the same fingerprint, and any edit, addition or removal changes it.
     """
     digest = hashlib.sha256()
-    for row in files:
-        digest.update(f"{row['path']}\0{content_hash(row['abspath'])}\n".encode())
+    # reading and hashing release the GIL: a few threads keep the disk and the cores busy
+    with ThreadPoolExecutor(max_workers=HASH_THREADS) as pool:
+        hashes = pool.map(content_hash, [row["abspath"] for row in files])
+        for row, file_hash in zip(files, hashes, strict=True):
+            digest.update(f"{row['path']}\0{file_hash}\n".encode())
     return digest.hexdigest()
 
 

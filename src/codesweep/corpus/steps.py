@@ -35,9 +35,8 @@ class PrepareState:
     repo_splits: dict[str, str] | None = None  # repository -> split under `split.by: repo`
     read: Any = None  # every listed file's working row, after read & filter (and decontam)
     deduped: Any = None  # the kept rows after exact dedup
-    near_pairs: list[tuple[str, str]] = field(default_factory=list)  # verified similar uids
-    near_drops: dict[str, str] = field(default_factory=dict)  # uid -> near-duplicate detail
-    near_sizes: dict[str, int] = field(default_factory=dict)  # representative -> cluster size
+    near: Any = None  # object-store reference to near dedup's `dedup.NearClusters`
+    near_found: bool = False  # whether near dedup found any pair
     final: Any = None  # kept and dropped rows, marked and split
     split_sets: dict[str, Any] = field(default_factory=dict)  # split -> its files dataset
 

@@ -1,0 +1,48 @@
+"""The small reductions prepare runs as one task over materialised blocks, called in-process:
+the same counts as mapping the block functions and concatenating."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pyarrow as pa
+
+from codesweep.corpus import blocks, ray_steps
+from codesweep.tasks.manifest import summarize
+
+
+def working_rows(reasons: list[str], splits: list[str]) -> pd.DataFrame:
+    return pd.DataFrame({
+        "path": [f"f{n}.py" for n in range(len(reasons))], "text": "x", "split": splits,
+        "num_bytes": [10 * (n + 1) for n in range(len(reasons))],
+        "header_stripped": [True, False] * (len(reasons) // 2) + [False] * (len(reasons) % 2),
+        "lines_dropped": list(range(len(reasons))), "drop_reason": reasons,
+        "drop_stage": ["filter" if reason else "" for reason in reasons]})
+
+
+def test_the_ledger_counts_only_the_drops_of_the_read_rows():
+    read = working_rows(["", "too_short", ""], ["", "", ""])
+    final = working_rows(["", "", "exact_duplicate"], ["train", "test", ""])
+    ledger = ray_steps.ledger_of._function(1, pa.Table.from_pandas(read),
+                                           pa.Table.from_pandas(final),
+                                           pa.table({"split": pa.array([], pa.string())}))
+    expected = pd.concat([blocks.ledger_summary(read[read["drop_reason"] != ""]),
+                          blocks.ledger_summary(final)], ignore_index=True)
+    pd.testing.assert_frame_equal(ledger, expected)
+    assert ledger["files"].sum() == 4  # read's two kept rows are counted in the split rows
+
+
+def test_examples_summary_equals_summarize_over_the_projection():
+    frame = pd.DataFrame({"split": "validation", "prompt": ["a", "b", "c"],
+                          "drop_reason": ["", "cross_split_duplicate", ""],
+                          "n_prompt_tokens": [3, 4, 5], "n_completion_tokens": [1, 2, 3]})
+    tables = [pa.Table.from_pandas(frame.iloc[:2]), pa.Table.from_pandas(frame.iloc[2:])]
+    summary = ray_steps.examples_summary._function("validation", *tables)
+    assert summary == summarize(blocks.task_projection(frame))["validation"]
+    assert ray_steps.examples_summary._function("test") == {"examples": 0, "dropped": {}}
+
+
+def test_extraction_summary_counts_files_per_split_and_status():
+    facts = pa.table({"split": ["train", "train", "test"], "status": ["ok", "failed", "ok"],
+                      "hashes": [b"", b"", b""]})
+    assert ray_steps.extraction_summary._function(facts, facts.slice(0, 1)) == {
+        "train": {"ok": 2, "failed": 1}, "test": {"ok": 1}}
