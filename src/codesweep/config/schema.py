@@ -398,6 +398,10 @@ class GenerationConfig(Section):
     temperature: float = Field(1.0, gt=0)
     stop: list[str] = Field(["\n"], description="cut the prediction at the first of these")
     batch_size: int = Field(16, ge=1)
+    heal_whitespace: bool = Field(
+        False, description="decoder-only: drop a prompt's trailing whitespace and let the model "
+                           "spell it back (a BPE prompt cut after a space ends on a token it "
+                           "never saw there; see evaluation/healing.py)")
 
 
 class EvalTask(Section):

@@ -8,6 +8,7 @@ from typing import Any
 import torch
 
 from codesweep.config.schema import GenerationConfig
+from codesweep.evaluation import healing
 
 
 def load_for_generation(base_path: str, adapter_path: str | None, dtype: str = "auto") -> Any:
@@ -39,18 +40,21 @@ def generate(model: Any, tokenizer: Any, prompts: list[str], gen: GenerationConf
     limit = getattr(model.config, "max_position_embeddings", 2048) - gen.max_new_tokens
     predictions: list[str] = []
     for start in range(0, len(prompts), gen.batch_size):
-        batch = tokenizer(prompts[start:start + gen.batch_size], return_tensors="pt",
-                          padding=True, truncation=True, max_length=limit,
-                          add_special_tokens=False)
+        # Whitespace healing (when on): prompts lose their trailing whitespace, the model
+        # spells it back, and it is removed from the predictions again.
+        bodies, tails = healing.split_prompts(prompts[start:start + gen.batch_size], gen, model)
+        batch = tokenizer(bodies, return_tensors="pt", padding=True, truncation=True,
+                          max_length=limit, add_special_tokens=False)
         output = model.generate(
             **batch, max_new_tokens=gen.max_new_tokens, num_beams=gen.num_beams,
             do_sample=gen.do_sample, temperature=gen.temperature if gen.do_sample else None,
-            top_p=None, top_k=None, pad_token_id=tokenizer.pad_token_id,
-            stop_strings=gen.stop or None, tokenizer=tokenizer,
+            top_p=None, top_k=None, pad_token_id=tokenizer.pad_token_id, tokenizer=tokenizer,
+            **healing.generate_options(tails, tokenizer, batch["input_ids"].shape[1], gen),
         )
         # A decoder-only model echoes the prompt; an encoder-decoder's output is all new.
         new_tokens = output if model.config.is_encoder_decoder \
             else output[:, batch["input_ids"].shape[1]:]
         texts = tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
-        predictions.extend(cut_at_stop(text, gen.stop) for text in texts)
+        predictions.extend(cut_at_stop(healing.remove_tail(text, tail), gen.stop)
+                           for text, tail in zip(texts, tails, strict=True))
     return predictions

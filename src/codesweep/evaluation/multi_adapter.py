@@ -31,6 +31,7 @@ import torch
 
 from codesweep.config.schema import GenerationConfig
 from codesweep.errors import CodesweepError
+from codesweep.evaluation import healing
 from codesweep.evaluation.generate import cut_at_stop
 
 BASE = "__base__"  # PEFT's name for rows decoded with no adapter
@@ -114,15 +115,20 @@ class MultiAdapterEngine:
     def _decode_batch(self, rows: list[tuple[str, str]], gen: GenerationConfig) -> list[str]:
         names = [name for name, _ in rows]
         limit = getattr(self.model.config, "max_position_embeddings", 2048) - gen.max_new_tokens
-        batch = self.tokenizer([prompt for _, prompt in rows], return_tensors="pt", padding=True,
+        bodies, tails = healing.split_prompts([prompt for _, prompt in rows], gen, self.model)
+        batch = self.tokenizer(bodies, return_tensors="pt", padding=True,
                                truncation=True, max_length=limit, add_special_tokens=False)
-        output = self._run_generate(batch, names, gen)
+        options = healing.generate_options(tails, self.tokenizer, batch["input_ids"].shape[1],
+                                           gen)
+        output = self._run_generate(batch, names, gen, options)
         new_tokens = output if self.model.config.is_encoder_decoder \
             else output[:, batch["input_ids"].shape[1]:]
         texts = self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
-        return [cut_at_stop(text, gen.stop) for text in texts]
+        return [cut_at_stop(healing.remove_tail(text, tail), gen.stop)
+                for text, tail in zip(texts, tails, strict=True)]
 
-    def _run_generate(self, batch: Any, names: list[str], gen: GenerationConfig) -> Any:
+    def _run_generate(self, batch: Any, names: list[str], gen: GenerationConfig,
+                      options: dict[str, Any]) -> Any:
         routing: dict[str, Any] = {}
         if names[0] in self.dora:  # a DoRA group holds one adapter: activate it instead
             self.model.set_adapter(names[0])
@@ -132,5 +138,5 @@ class MultiAdapterEngine:
             **batch, **routing, max_new_tokens=gen.max_new_tokens, num_beams=gen.num_beams,
             do_sample=gen.do_sample, temperature=gen.temperature if gen.do_sample else None,
             top_p=None, top_k=None, pad_token_id=self.tokenizer.pad_token_id,
-            stop_strings=gen.stop or None, tokenizer=self.tokenizer,
+            tokenizer=self.tokenizer, **options,
         )
