@@ -134,6 +134,7 @@ def test_training_rows_are_read_from_an_object_store(s3_root: StorageRef) -> Non
     put_parquet(pairs, pd.DataFrame({"prompt": ["p2", "p1"], "completion": ["c2", "c1"],
                                      "id": ["2", "1"]}))
     assert list(read_texts(prepared.files("train"))) == ["a", "b"]
+    assert list(read_texts(prepared.files("train"), from_end=True)) == ["b", "a"]
     rows = list(read_split(prepared, DataConfig(task="completion"), "train"))
     assert rows == [("p1", "c1"), ("p2", "c2")]
     with pytest.raises(CodesweepError, match="no prepared task 'fim'.*prepared: completion"):

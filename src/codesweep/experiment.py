@@ -220,7 +220,10 @@ def base_model(exp: Experiment, prepared: PreparedDataRef, progress: Progress) -
     from codesweep.train.pretrain import ensure_tiny_base
 
     path, reused = ensure_tiny_base(
-        model.tiny, lambda: read_texts(prepared.files("train")),
+        # From the split's other end: fine-tuning starts at the first rows, and a base that
+        # pre-trained on them would leave it nothing new to learn. A real base has not seen
+        # the user's repository either.
+        model.tiny, lambda: read_texts(prepared.files("train"), from_end=True),
         data_key=prepared.name, cache_root=exp.cache_root, log=progress.line,
         verify=exp.verify)
     progress.line(f"base model: {'reused' if reused else 'built'} {path}")

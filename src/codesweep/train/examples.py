@@ -66,9 +66,11 @@ def read_ordered(directory: str, wanted: list[str], key: str) -> pd.DataFrame:
     return frame.sort_values(key, kind="stable").reset_index(drop=True)
 
 
-def read_texts(split_dir: str) -> Iterator[str]:
-    """Stream the `text` column of a prepared files split, in content-hash order."""
-    yield from read_ordered(split_dir, ["text"], "sha")["text"]
+def read_texts(split_dir: str, from_end: bool = False) -> Iterator[str]:
+    """Stream the `text` column of a prepared files split, in content-hash order (`from_end`:
+    the reverse order, for a reader that should not see the rows training starts with)."""
+    texts = read_ordered(split_dir, ["text"], "sha")["text"]
+    yield from (texts[::-1] if from_end else texts)
 
 
 def read_split(prepared: PreparedDataRef, data: DataConfig, split: str) -> Iterator[Any]:

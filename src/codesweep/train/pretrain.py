@@ -26,11 +26,13 @@ from codesweep.train.data import iter_blocks
 from codesweep.train.steps import causal_lm_loss, make_optimizer, seed_everything
 
 INTEGRITY = "integrity.json"  # sizes and checksums of the saved base's files
+PRETRAIN_READS = "train split from its end"  # in the key: a base read otherwise is another base
 
 
 def tiny_model_key(cfg: TinyModelConfig, data_key: str) -> str:
     """Cache key of the tiny base: its config plus the prepared data it was trained on."""
-    payload = json.dumps({"tiny": cfg.model_dump(), "data": data_key}, sort_keys=True)
+    payload = json.dumps({"tiny": cfg.model_dump(), "data": data_key,
+                          "reads": PRETRAIN_READS}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
