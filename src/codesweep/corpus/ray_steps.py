@@ -403,7 +403,8 @@ class UnitBlocks:
     facts (their units in `splits`, the splits done so far) and earlier splits' examples."""
 
     def __init__(self, file_blocks: list) -> None:
-        self.file_blocks, self.example_blocks = file_blocks, []
+        self.file_blocks = file_blocks
+        self.example_blocks: list = []
         self.splits: list[str] = []
 
     def reference(self) -> ray.ObjectRef | None:
