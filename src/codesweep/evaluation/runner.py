@@ -29,7 +29,7 @@ from codesweep.config.schema import EvalSuite, EvalTask
 from codesweep.errors import CodesweepError
 from codesweep.fileio import write_atomic
 from codesweep.records import CheckpointRef, EvaluationRecord, PreparedDataRef, join
-from codesweep.storage import ref_for
+from codesweep.storage import fetched, ref_for
 
 
 def task_key(task: EvalTask) -> str:
@@ -58,7 +58,7 @@ def adapter_hash(checkpoint: CheckpointRef) -> str:
     """The adapter's weights and config (not optimizer or RNG state); 'base' for the base."""
     if checkpoint.path is None:
         return "base"
-    root = Path(checkpoint.path)
+    root = Path(str(fetched(checkpoint.path)))
     digest = hashlib.sha256()
     for path in sorted(root.glob("adapter_*")) + sorted(root.glob("model*.safetensors")) + \
             sorted(root.glob("tokenizer*")):
@@ -214,7 +214,8 @@ class EvalWorker:
         import torch
 
         torch.set_num_threads(max(1, torch_threads))
-        self.base_path, self.dtype = base_path, dtype
+        # a base in storage is downloaded by this actor, onto its own node
+        self.base_path, self.dtype = str(fetched(base_path)), dtype
         self.engine: Any = None
 
     def evaluate(self, job: Job) -> dict[str, str]:
@@ -234,7 +235,7 @@ class EvalWorker:
         for pair in job.pairs:
             name = BASE if pair.checkpoint.path is None else label(pair.checkpoint)
             if name != BASE and name not in self.engine.adapters:
-                self.engine.add_adapter(name, pair.checkpoint.path)
+                self.engine.add_adapter(name, fetched(pair.checkpoint.path))
             names.append(name)
         prompts = job.examples["prompt"].tolist()
         predictions = self.engine.generate(
