@@ -20,7 +20,7 @@ from codesweep import __version__
 from codesweep.config.loader import load_recipe
 from codesweep.config.schema import EvalSuite, TuningRecipe
 from codesweep.errors import CodesweepError, did_you_mean
-from codesweep.mirror import Mirror, mirror_home
+from codesweep.mirror import Mirror, mirror_home, sync_down
 from codesweep.records import (
     BASE,
     CheckpointRef,
@@ -128,6 +128,11 @@ class Experiment:
         if self.mirror is not None:
             return self.mirror.run_ref
         return self.root.model_copy(update={"uri": to_uri(str(self.run_dir))})
+
+    @property
+    def stored_results(self) -> StorageRef | None:
+        """eval/results in storage where actors write them (an object-store root), else None."""
+        return self.mirror.run_ref.child("eval", "results") if self.mirror else None
 
     def push(self) -> None:
         """Send the run directory's new files to an object-store root (nothing without one)."""
@@ -484,8 +489,13 @@ def trial_tags(trial: TrialResult, recipe: TuningRecipe) -> dict[str, str]:
             "codesweep.stopped_early": str(status.startswith("stopped early")).lower()}
 
 
-def evaluate(run_dir: Path, suite_path: Path, progress: Progress) -> list[EvaluationRecord]:
-    """Score the base model and every retained trial checkpoint; summary.json; MLflow."""
+def evaluate(run_dir: Path, suite_path: Path, progress: Progress,
+             stored_results: StorageRef | None = None) -> list[EvaluationRecord]:
+    """Score the base model and every retained trial checkpoint; summary.json; MLflow.
+
+    `stored_results`: the run's eval/results in storage (an object-store root): actors
+    write there, then the rows are brought into `run_dir` for the summary and the report.
+    """
     from codesweep.evaluation.runner import EvalInputs, content_hash, run_evaluation, summarize
 
     run = read_run(run_dir)
@@ -496,12 +506,14 @@ def evaluate(run_dir: Path, suite_path: Path, progress: Progress) -> list[Evalua
                         run.dtype)
     total = len(checkpoints) * len(suite.tasks)
     with progress.status(f"evaluate: {len(checkpoints)} checkpoints x {len(suite.tasks)} tasks"):
-        outcome = run_evaluation(suite, checkpoints, inputs, results,
+        outcome = run_evaluation(suite, checkpoints, inputs, stored_results or results,
                                  progress=lambda counts: progress.line(f"  evaluate: {counts}"))
     progress.line(f"evaluate: {total} (checkpoint, task) pairs: {outcome.scored} scored, "
                   f"{outcome.reused} reused (inputs unchanged), {len(outcome.failed)} failed")
     for (name, task), reason in outcome.failed.items():
         progress.line(f"  failed {name} {task}: {reason}")
+    if stored_results is not None:
+        sync_down(stored_results, results)
     summary = summarize(suite, checkpoints, results, inputs, outcome)
     write_summary(run_dir, summary)
     write_run(run_dir, run.model_copy(update={"primary_metric": suite.primary_metric,
