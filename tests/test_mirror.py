@@ -125,3 +125,24 @@ def test_ray_checkpoint_paths_become_uris_and_stored_ones_are_listed(
     assert named.checkpoint == kept.uri
     assert [c.step for c in stored_checkpoints(named)] == [4]  # step 2 was deleted by retention
     assert with_scheme([trial], resolve_storage(str(Path.cwd()))) == [trial]
+
+
+def test_evaluation_rows_go_to_storage_and_come_back(s3_root: StorageRef,
+                                                     tmp_path: Path) -> None:
+    import pandas as pd
+
+    from codesweep.config.schema import EvalTask
+    from codesweep.evaluation.runner import Pair, _store, is_stored, result_location
+    from codesweep.mirror import sync_down
+    from codesweep.records import BASE
+
+    results = s3_root.child("runs/wired/eval/results")
+    location = result_location(results, "k1")
+    assert location == f"{results.uri}/k1.parquet" and not is_stored(location)
+    task = EvalTask.model_validate({"name": "t", "dataset": "completion", "split": "test",
+                                    "metrics": ["exact_match"]})
+    _store(Pair(BASE, task, location), pd.DataFrame({"prediction": ["x"]}))
+    assert is_stored(location)
+    sync_down(results, tmp_path / "results")
+    rows = pd.read_parquet(tmp_path / "results" / "k1.parquet")
+    assert rows["prediction"].tolist() == ["x"] and rows["checkpoint"].tolist() == ["base"]
