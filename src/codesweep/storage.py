@@ -8,7 +8,9 @@ boundaries (Ray tasks, actors, JSON records) unchanged; each process opens its o
 `storage_path`/`filesystem`. Credentials are never part of a reference: every node reads them
 from its own environment (AWS env vars, profile files, instance roles).
 
-No `pathlib.Path` is ever built from a URI: `local_path()` refuses anything but `file://`.
+No `pathlib.Path` is ever built from a URI: `local_path()` refuses anything but `file://`;
+`fetched()` gives loading code a node-local copy of a stored model directory. The stages'
+own small files go through a local mirror of an object-store root (`codesweep.mirror`).
 
 Where the root comes from, first match wins: `--storage URI`, `$CODESWEEP_STORAGE`, the
 recipe's `storage:`, else the working directory, so that a laptop run keeps today's
