@@ -115,13 +115,15 @@ def test_sigkilled_run_resumes_from_the_bucket(s3_server: str, tmp_path: Path) -
     command = run_command(workspace.recipe, bucket)
 
     def first_trial_settled() -> bool:
-        """Trial two has a checkpoint, and Tune saved its state after trial one ended."""
+        """Trial two has a checkpoint (one trial at a time: trial one has ended), and Tune
+        saved its experiment state to the bucket after trial one's last checkpoint."""
         stored = objects(s3_server, bucket, run)
         trials = trial_checkpoints(stored, run)
         states = [t for k, t in stored.items() if k.startswith(run + "sweep/experiment_state")]
-        return len(trials) >= 2 and bool(states) and \
-            max(states) > max(max(keys.values()) for keys in trials.values()) - 1e-6 and \
-            min(len(keys) for keys in trials.values()) > 0
+        if len(trials) < 2 or not states:
+            return False
+        first = min(trials, key=lambda trial: min(trials[trial].values()))
+        return max(states) > max(trials[first].values())
 
     with start(command, workspace.root, tmp_path / "killed.log", env) as drill:
         drill.wait_for(first_trial_settled, "a second trial's checkpoint in the bucket",
