@@ -72,10 +72,19 @@ def test_explicit_cache_and_run_dir_still_win(tmp_path: Path) -> None:
     assert (exp.run_dir, exp.cache_root) == (tmp_path / "mine", tmp_path / "cache")
 
 
-def test_object_store_root_is_refused_in_one_line(tmp_path: Path) -> None:
-    with pytest.raises(CodesweepError, match="s3://bucket/runs .from --storage.") as caught:
+def test_unreachable_object_store_root_is_one_line(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Object-store roots are accepted (they run on a mirror, see test_mirror.py); one that
+    cannot be reached stops the command at load, in one line naming the URI."""
+    from s3_support import CREDENTIALS
+
+    for name, value in {**CREDENTIALS, "CODESWEEP_S3_ENDPOINT": "http://127.0.0.1:9"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("CODESWEEP_MIRROR", str(tmp_path / "mirror"))
+    with pytest.raises(CodesweepError, match="s3://bucket/runs: endpoint unreachable") as caught:
         load_experiment(write_tuning(tmp_path), [], None, None, storage="s3://bucket/runs")
     assert "\n" not in str(caught.value)
+    assert not (tmp_path / "mirror").exists()  # nothing synced before the check
 
 
 def test_root_inside_a_ray_job_package_is_refused(tmp_path: Path,

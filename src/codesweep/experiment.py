@@ -20,6 +20,7 @@ from codesweep import __version__
 from codesweep.config.loader import load_recipe
 from codesweep.config.schema import EvalSuite, TuningRecipe
 from codesweep.errors import CodesweepError, did_you_mean
+from codesweep.mirror import Mirror, mirror_home, sync_down
 from codesweep.records import (
     BASE,
     CheckpointRef,
@@ -42,8 +43,8 @@ from codesweep.rundir import (
 from codesweep.storage import (
     CACHE_DIR,
     RUNS_DIR,
-    SHARED_ENV,
     StorageRef,
+    fetched,
     plain_path,
     resolve_storage,
     to_uri,
@@ -82,25 +83,23 @@ class Silent:
 def storage_root(cli: str | None = None, recipe: TuningRecipe | None = None) -> StorageRef:
     """The storage root of a command (see `codesweep.storage.resolve_storage`).
 
-    Refused before anything starts: a root inside Ray's temporary job directory, and (until
-    the stages read and write object stores) an `s3://`/`gs://` root.
+    Refused before anything starts: a root inside Ray's temporary job directory.
     """
     root = resolve_storage(cli, recipe.storage if recipe is not None else None)
     check_not_in_job_package(root)
-    if not root.is_local:
-        raise CodesweepError(
-            f"storage {root.uri} (from {root.origin}): object-store roots are not supported by "
-            "the stages yet; use a path every node mounts (NFS, EFS) with "
-            f"{SHARED_ENV}=1, or a local path")
     return root
 
 
-def cache_root(explicit: Path | None = None, root: StorageRef | None = None) -> Path:
-    """--cache-dir, else $CODESWEEP_CACHE (unless empty), else <root>/.cache/codesweep."""
+def cache_root(explicit: Path | None = None, root: StorageRef | None = None,
+               mirror: Mirror | None = None) -> Path:
+    """--cache-dir, else $CODESWEEP_CACHE (unless empty), else <root>/.cache/codesweep (its
+    mirror for an object-store root)."""
     if explicit:
         return plain_path(explicit, "--cache-dir").resolve()
     if os.environ.get("CODESWEEP_CACHE"):
         return plain_path(os.environ["CODESWEEP_CACHE"], "$CODESWEEP_CACHE").resolve()
+    if mirror is not None:
+        return mirror.cache_dir
     return (root or storage_root()).child(CACHE_DIR).local_path()
 
 
@@ -121,6 +120,31 @@ class Experiment:
     cache_root: Path
     root: StorageRef  # the storage root the run dir and the cache default to
     verify: bool = False  # reuse of cached data and base checks every byte, not just ends
+    mirror: Mirror | None = None  # an object-store root's local working copy (see mirror.py)
+
+    @property
+    def run_ref(self) -> StorageRef:
+        """The run directory in storage (itself, as a file:// URI, without a mirror)."""
+        if self.mirror is not None:
+            return self.mirror.run_ref
+        return self.root.model_copy(update={"uri": to_uri(str(self.run_dir))})
+
+    @property
+    def stored_results(self) -> StorageRef | None:
+        """eval/results in storage where actors write them (an object-store root), else None."""
+        return self.mirror.run_ref.child("eval", "results") if self.mirror else None
+
+    def push(self) -> None:
+        """Send the run directory's new files to an object-store root (nothing without one)."""
+        if self.mirror is not None:
+            self.mirror.push_run()
+
+    def stored(self, local: Path) -> str:
+        """Where a finished cache directory is read from by every node: on an object-store
+        root it is uploaded (unless there already) and its URI returned, else its path."""
+        if self.mirror is None or not local.is_relative_to(self.mirror.cache_dir):
+            return str(local)
+        return self.mirror.push_dir(local).uri
 
     def sibling(self, reference: str) -> Path:
         """A recipe path named in the tuning recipe, relative to the tuning recipe's folder."""
@@ -144,11 +168,31 @@ def load_experiment(path: Path, overrides: list[str], run_dir: Path | None,
     recipe = load_recipe(path, TuningRecipe, overrides, drop_searched=drop_searched)
     check_references(path.resolve(), recipe)
     root = storage_root(storage, recipe)
-    target = plain_path(run_dir, "--run-dir").resolve() if run_dir else \
-        default_run_dir(recipe, root)
-    exp = Experiment(path.resolve(), recipe, target, cache_root(cache, root), root, verify)
+    mirror = None if run_dir or root.is_local else \
+        Mirror(root, mirror_home(root), run_path(recipe))
+    if mirror is not None:
+        target = mirror.run_dir
+        cache_dir = cache_root(cache, root, mirror)
+    else:
+        target = plain_path(run_dir, "--run-dir").resolve() if run_dir else \
+            default_run_dir(recipe, root)
+        cache_dir = cache_root(cache, root)
+    exp = Experiment(path.resolve(), recipe, target, cache_dir, root, verify, mirror)
     check_sweep_metric(exp)  # the suite is a separate file: check it before Ray starts
+    if mirror is not None:
+        from codesweep.storage_checks import check_reachable
+
+        check_reachable(root)  # one line naming the URI, not a traceback from a sync
+        mirror.pull()
     return exp
+
+
+def run_path(recipe: TuningRecipe) -> str:
+    """The run directory relative to an object-store root: recipe run_dir:, else runs/<name>."""
+    if recipe.run_dir and Path(recipe.run_dir).is_absolute():
+        raise CodesweepError(f"run_dir: {recipe.run_dir} is an absolute local path, but the "
+                             "storage root is an object store; give a path under the root")
+    return recipe.run_dir or f"{RUNS_DIR}/{recipe.name}"
 
 
 def default_run_dir(recipe: TuningRecipe, root: StorageRef) -> Path:
@@ -196,8 +240,9 @@ def prepare_data(exp: Experiment, progress: Progress, force: bool = False) -> Pr
     with progress.status(f"prepare: {pipeline_path.name}"):
         prepared = prepare(config, recipe_dir=pipeline_path.parent, cache_root=exp.cache_root,
                            force=force, verify=exp.verify, progress=rebuild_notes(progress))
-    progress.line(f"prepare: {'reused' if prepared.reused else 'built'} {prepared.path}")
-    return PreparedDataRef(root=str(prepared.path), key=prepared.manifest["key"])
+    location = exp.stored(Path(prepared.path))
+    progress.line(f"prepare: {'reused' if prepared.reused else 'built'} {location}")
+    return PreparedDataRef(root=location, key=prepared.manifest["key"])
 
 
 def rebuild_notes(progress: Progress) -> Any:
@@ -226,8 +271,9 @@ def base_model(exp: Experiment, prepared: PreparedDataRef, progress: Progress) -
         model.tiny, lambda: read_texts(prepared.files("train"), from_end=True),
         data_key=prepared.name, cache_root=exp.cache_root, log=progress.line,
         verify=exp.verify)
-    progress.line(f"base model: {'reused' if reused else 'built'} {path}")
-    return str(path)
+    location = exp.stored(path)
+    progress.line(f"base model: {'reused' if reused else 'built'} {location}")
+    return location
 
 
 def sweep_key(exp: Experiment, prepared: PreparedDataRef, base_path: str) -> str:
@@ -238,6 +284,8 @@ def sweep_key(exp: Experiment, prepared: PreparedDataRef, base_path: str) -> str
     """
     recipe = exp.recipe.model_dump(exclude={"eval", "tracking", "run_dir", "storage"})
     base = portable_base(base_path, exp.cache_root)
+    if exp.mirror is not None and base_path.startswith(exp.mirror.cache_ref.uri + "/"):
+        base = base_path[len(exp.mirror.cache_ref.uri) + 1:]  # as a local cache would name it
     payload = json.dumps([recipe, prepared.name, base, __version__], sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
@@ -271,6 +319,7 @@ def record_run(exp: Experiment, prepared: PreparedDataRef, base_path: str,
         tracking_uri=tracking_uri(exp.run_dir, tracking or exp.recipe.tracking.uri),
         experiment=exp.recipe.tracking.experiment, codesweep_version=__version__, **kept)
     write_run(exp.run_dir, run)
+    exp.push()
     return run
 
 
@@ -290,7 +339,8 @@ def checkpoints_of(run_dir: Path, progress: Progress) -> list[CheckpointRef]:
 
     checkpoints = [BASE]
     for trial in read_trials(run_dir):
-        retained = retained_checkpoints(trial.trial_id, trial.checkpoint)
+        retained = stored_checkpoints(trial) if trial.checkpoint and "://" in trial.checkpoint \
+            else retained_checkpoints(trial.trial_id, trial.checkpoint)
         if not retained and trial.checkpoint:  # not a local directory: its last one only
             retained = [CheckpointRef(trial_id=trial.trial_id, path=trial.checkpoint,
                                       step=trial.final.get("step"))]
@@ -300,6 +350,34 @@ def checkpoints_of(run_dir: Path, progress: Progress) -> list[CheckpointRef]:
             progress.line(f"trial {trial.trial_id} has no checkpoint ({trial.status}): "
                           "not evaluated")
     return checkpoints
+
+
+def stored_checkpoints(trial: TrialResult) -> list[CheckpointRef]:
+    """A trial's reported checkpoints that storage still holds (retention deleted the rest),
+    with the steps its history gives them; read from the history, not downloaded."""
+    from codesweep.storage import ref_for
+
+    reported = {row["checkpoint_path"]: row.get("step") for row in trial.history
+                if isinstance(row.get("checkpoint_path"), str)}
+    return [CheckpointRef(trial_id=trial.trial_id, path=path, step=step)
+            for path, step in reported.items() if ref_for(path).is_dir()]
+
+
+def with_scheme(trials: list[TrialResult], storage: StorageRef) -> list[TrialResult]:
+    """Trials whose checkpoint paths are URIs: Ray reports a path inside the storage
+    filesystem (`bucket/prefix/...`), which alone names no store."""
+    if storage.is_local:
+        return trials
+    prefix = f"{storage.scheme}://"
+
+    def uri(path: Any) -> Any:
+        return prefix + path if isinstance(path, str) and "://" not in path else path
+
+    return [t.model_copy(update={
+        "checkpoint": uri(t.checkpoint), "best_checkpoint": uri(t.best_checkpoint),
+        "history": [{**row, "checkpoint_path": uri(row["checkpoint_path"])}
+                    if "checkpoint_path" in row else row for row in t.history]})
+        for t in trials]
 
 
 def check_slice(suite: EvalSuite, prepared: PreparedDataRef) -> None:
@@ -322,25 +400,30 @@ def sweep(exp: Experiment, run: RunRecord, progress: Progress, resume: bool = Fa
     from codesweep.tune.sweep import run_sweep
     from codesweep.tune.trial_board import board_callback
 
+    storage = exp.run_ref if exp.mirror is not None else None  # Ray's, if not the run dir
     action, message = choose_action(exp.run_dir, run.sweep_key,
-                                    sweep_is_current(exp.run_dir, run), resume, restart)
+                                    sweep_is_current(exp.run_dir, run), resume, restart,
+                                    storage=storage)
     progress.line(message)
     if action == "reuse":
         return read_trials(exp.run_dir)
     if action == "fresh":
-        clear_old_sweep(exp.run_dir)
+        clear_old_sweep(exp.run_dir, storage=storage)
     suite_path = exp.sibling(exp.recipe.eval) if exp.recipe.eval else None
     if suite_path:
         check_slice(load_suite(suite_path), run.prepared)
     write_state(exp.run_dir, "running", run.sweep_key)
+    exp.push()
+    train_dir = storage.child("train").uri if storage else str(exp.run_dir / "train")
     base_spec = TrialSpec(recipe=exp.recipe, base_path=run.base_path, prepared=run.prepared,
-                          train_dir=str(exp.run_dir / "train"),
+                          train_dir=train_dir,
                           eval_suite=str(suite_path) if suite_path else None)
     live = live_trial_logger(run.tracking_uri, run.experiment, exp.run_dir, exp.recipe.name,
                              run.sweep_key)
     board = [board_callback(on_trials, exp.recipe.train.max_steps)] if on_trials else []
-    trials, interrupted = run_sweep(base_spec, exp.run_dir, resume=action == "resume",
-                                    callbacks=[live, *board])
+    trials, interrupted = run_sweep(base_spec, storage or exp.run_dir,
+                                    resume=action == "resume", callbacks=[live, *board])
+    trials = with_scheme(trials, exp.run_ref)
     if interrupted:
         sweep_interrupted(exp, run, trials)
     if not any(t.checkpoint for t in trials):
@@ -350,6 +433,7 @@ def sweep(exp: Experiment, run: RunRecord, progress: Progress, resume: bool = Fa
     write_run(exp.run_dir, run.model_copy(update={"done_sweep": run.sweep_key}))
     write_state(exp.run_dir, "done", run.sweep_key)
     log_trials(exp.run_dir, run, exp.recipe, trials)
+    exp.push()
     return trials
 
 
@@ -360,6 +444,7 @@ def sweep_interrupted(exp: Experiment, run: RunRecord, trials: list[TrialResult]
 
     write_state(exp.run_dir, "interrupted", run.sweep_key)
     log_trials(exp.run_dir, run, exp.recipe, trials, parent_status="KILLED")
+    exp.push()
     raise SweepInterrupted(interrupted_message(command_line()))
 
 
@@ -383,8 +468,9 @@ def log_trials(run_dir: Path, run: RunRecord, recipe: TuningRecipe,
         child = tracker.child(parent, trial.trial_id, trial_tags(trial, recipe))
         tracker.log_params(child, trial_params(recipe, trial))
         tracker.log_metrics(child, trial.history)
-        if trial.checkpoint and Path(trial.checkpoint).is_dir():
-            tracker.log_artifacts(child, Path(trial.checkpoint), "adapter")
+        adapter = fetched(trial.checkpoint)  # a local copy of a stored checkpoint
+        if adapter and Path(adapter).is_dir():
+            tracker.log_artifacts(child, Path(adapter), "adapter")
         tracker.finish(child, TRIAL_RUN_STATUS[trial.status])
     tracker.finish(parent, parent_status)
 
@@ -418,23 +504,31 @@ def trial_tags(trial: TrialResult, recipe: TuningRecipe) -> dict[str, str]:
             "codesweep.stopped_early": str(status.startswith("stopped early")).lower()}
 
 
-def evaluate(run_dir: Path, suite_path: Path, progress: Progress) -> list[EvaluationRecord]:
-    """Score the base model and every retained trial checkpoint; summary.json; MLflow."""
+def evaluate(run_dir: Path, suite_path: Path, progress: Progress,
+             stored_results: StorageRef | None = None) -> list[EvaluationRecord]:
+    """Score the base model and every retained trial checkpoint; summary.json; MLflow.
+
+    `stored_results`: the run's eval/results in storage (an object-store root): actors
+    write there, then the rows are brought into `run_dir` for the summary and the report.
+    """
     from codesweep.evaluation.runner import EvalInputs, content_hash, run_evaluation, summarize
 
     run = read_run(run_dir)
     suite = load_suite(suite_path)
     checkpoints = checkpoints_of(run_dir, progress)
     results = results_dir(run_dir)
-    inputs = EvalInputs(run.base_path, content_hash(run.base_path), run.prepared, run.dtype)
+    inputs = EvalInputs(run.base_path, content_hash(fetched(run.base_path)), run.prepared,
+                        run.dtype)
     total = len(checkpoints) * len(suite.tasks)
     with progress.status(f"evaluate: {len(checkpoints)} checkpoints x {len(suite.tasks)} tasks"):
-        outcome = run_evaluation(suite, checkpoints, inputs, results,
+        outcome = run_evaluation(suite, checkpoints, inputs, stored_results or results,
                                  progress=lambda counts: progress.line(f"  evaluate: {counts}"))
     progress.line(f"evaluate: {total} (checkpoint, task) pairs: {outcome.scored} scored, "
                   f"{outcome.reused} reused (inputs unchanged), {len(outcome.failed)} failed")
     for (name, task), reason in outcome.failed.items():
         progress.line(f"  failed {name} {task}: {reason}")
+    if stored_results is not None:
+        sync_down(stored_results, results)
     summary = summarize(suite, checkpoints, results, inputs, outcome)
     write_summary(run_dir, summary)
     write_run(run_dir, run.model_copy(update={"primary_metric": suite.primary_metric,
@@ -470,13 +564,16 @@ def connect(root: StorageRef, progress: Progress) -> ClusterInfo:
 
 def locations(exp: Experiment, run: RunRecord) -> dict[str, str]:
     """Where a run's outputs are, as URIs the user can open (label -> URI)."""
-    run_dir = exp.root.model_copy(update={"uri": to_uri(str(exp.run_dir))})
+    run_dir = exp.run_ref
+    base = run.base_path
+    mlflow = run.tracking_uri
+    if exp.mirror is not None and mlflow.startswith("sqlite:///"):
+        mlflow = f"{run_dir.child('mlflow.db').uri} (sqlite; open {mlflow} here)"
     return {"run directory": run_dir.uri,
             "leaderboard": run_dir.child("report", "leaderboard.md").uri,
             "prepared data": to_uri(run.prepared.root),
-            "base model": to_uri(run.base_path) if Path(run.base_path).is_absolute()
-            else run.base_path,
-            "MLflow": run.tracking_uri}
+            "base model": to_uri(base) if "://" in base or Path(base).is_absolute() else base,
+            "MLflow": mlflow}
 
 
 def log_report(run_dir: Path, run: RunRecord) -> None:

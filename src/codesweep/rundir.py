@@ -12,6 +12,10 @@
   report/             leaderboard.md, eval_<task>_<metric>.png, loss_curves.png
   mlflow.db           the MLflow store (unless --tracking-uri / MLFLOW_TRACKING_URI)
 
+On an object-store root (`s3://`, `gs://`) the commands work on a local mirror of the run
+directory, synced with the root after each stage (see `codesweep.mirror`); `sweep/` and
+`train/` are written by Ray straight to the root, and so are the evaluation rows.
+
 This module is the only one that reads or writes those JSON files; every write is atomic.
 """
 

@@ -8,7 +8,9 @@ boundaries (Ray tasks, actors, JSON records) unchanged; each process opens its o
 `storage_path`/`filesystem`. Credentials are never part of a reference: every node reads them
 from its own environment (AWS env vars, profile files, instance roles).
 
-No `pathlib.Path` is ever built from a URI: `local_path()` refuses anything but `file://`.
+No `pathlib.Path` is ever built from a URI: `local_path()` refuses anything but `file://`;
+`fetched()` gives loading code a node-local copy of a stored model directory. The stages'
+own small files go through a local mirror of an object-store root (`codesweep.mirror`).
 
 Where the root comes from, first match wins: `--storage URI`, `$CODESWEEP_STORAGE`, the
 recipe's `storage:`, else the working directory, so that a laptop run keeps today's
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import os
 import posixpath
 import re
@@ -229,6 +232,34 @@ class StorageRef(BaseModel):
         with tempfile.TemporaryDirectory(prefix="codesweep-upload-") as scratch:
             yield Path(scratch)
             self.upload_dir(Path(scratch))
+
+
+def fetched(location: str | None) -> str | None:
+    """A location that loading code can open as a local path: plain paths, `file://` URIs
+    and hub ids as they are; an object-store directory (a base model, a checkpoint) is
+    downloaded once per node into the temp dir and that copy's path returned.
+
+    Each Ray worker calls this itself, so no process receives another node's local path.
+    What is cached is immutable once written (a base lies under its content key, Ray never
+    rewrites a `checkpoint_*`), so a copy under the URI's hash stays right.
+    """
+    if location is None or "://" not in location:
+        return location
+    ref = ref_for(location)
+    if ref.is_local:
+        return ref.path
+    target = Path(tempfile.gettempdir()) / "codesweep-fetched" / _uri_key(ref.uri) / ref.name
+    if not target.is_dir():
+        staging = target.with_name(f".{ref.name}.{uuid.uuid4().hex[:8]}.tmp")
+        ref.download_dir(staging)
+        with contextlib.suppress(OSError):  # another process of this node got there first
+            os.replace(staging, target)
+        shutil.rmtree(staging, ignore_errors=True)
+    return str(target)
+
+
+def _uri_key(uri: str) -> str:
+    return hashlib.sha256(uri.encode()).hexdigest()[:16]
 
 
 # -- URIs ---------------------------------------------------------------------------------

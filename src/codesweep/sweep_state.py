@@ -24,6 +24,7 @@ from pydantic import BaseModel
 from codesweep.errors import CodesweepError
 from codesweep.fileio import write_json
 from codesweep.locks import Holder
+from codesweep.storage import StorageRef
 
 STATE = "sweep_state.json"
 SWEEP_NAME = "sweep"  # Tune's experiment directory in the run dir
@@ -69,18 +70,20 @@ def write_state(run_dir: Path, status: str, sweep_key: str) -> None:
 
 
 def choose_action(run_dir: Path, sweep_key: str, current: bool, resume: bool,
-                  restart: bool) -> tuple[Action, str]:
+                  restart: bool, storage: StorageRef | None = None) -> tuple[Action, str]:
     """What to do with the run dir's sweep, and the line that tells the user.
 
     `current`: trials.json was produced under `sweep_key`. `--restart` always starts over;
     `--resume` and an unfinished sweep of the same key resume when Tune can restore it.
+    `storage`: where Ray keeps the sweep when not in `run_dir` (an object-store root).
     """
     if restart:
         return "fresh", "sweep: starting over (--restart)"
     state = read_state(run_dir)
-    restorable = can_restore(run_dir)
+    restorable = can_restore(storage or run_dir)
     if resume and not restorable:
-        raise CodesweepError(f"{run_dir / 'sweep'}: no sweep to resume here; "
+        where = storage.child(SWEEP_NAME).uri if storage else run_dir / SWEEP_NAME
+        raise CodesweepError(f"{where}: no sweep to resume here; "
                              "run without --resume to start one")
     if resume:
         return "resume", "sweep: resuming (--resume)"
@@ -95,19 +98,26 @@ def choose_action(run_dir: Path, sweep_key: str, current: bool, resume: bool,
     return "fresh", "sweep: starting"
 
 
-def can_restore(run_dir: Path) -> bool:
-    """True when run_dir/sweep holds an experiment state Tune can restore."""
+def can_restore(run_dir: Path | StorageRef) -> bool:
+    """True when <run_dir>/sweep (a local path or a place in storage) holds an experiment
+    state Tune can restore."""
     from ray import tune
 
+    if isinstance(run_dir, StorageRef):
+        experiment = run_dir.child(SWEEP_NAME)
+        return tune.Tuner.can_restore(experiment.path, storage_filesystem=experiment.filesystem())
     return tune.Tuner.can_restore(str(run_dir / SWEEP_NAME))
 
 
-def clear_old_sweep(run_dir: Path) -> None:
-    """Remove the sweep and train directories of an earlier sweep, so a fresh sweep neither
-    mixes its trials with old ones nor leaves orphaned trial directories behind."""
+def clear_old_sweep(run_dir: Path, storage: StorageRef | None = None) -> None:
+    """Remove the sweep and train directories of an earlier sweep (in `storage` too, where
+    Ray keeps them there), so a fresh sweep neither mixes its trials with old ones nor
+    leaves orphaned trial directories behind."""
     for name in (SWEEP_NAME, "train"):
         if (run_dir / name).exists():
             shutil.rmtree(run_dir / name)
+        if storage is not None:
+            storage.child(name).delete_tree()
 
 
 def _tune_not_listening(signum: int, frame: Any) -> None:

@@ -63,10 +63,12 @@ def run_command(recipe: Path = RECIPE, override: list[str] = OVERRIDES,
             sweep(exp, run, progress, restart=restart, on_trials=progress.trials)
         progress.close_trials()  # the table stays on screen; evaluation lines go below it
         with clock("evaluate"):
-            evaluate(exp.run_dir, Path(str(run.eval)), progress)
+            evaluate(exp.run_dir, Path(str(run.eval)), progress, exp.stored_results)
+            exp.push()
         with clock("report"), progress.status("report: leaderboard and plots"):
             board = build_report(exp.run_dir)
             log_report(exp.run_dir, run)
+            exp.push()
     render_leaderboard(console, board)
     best = str(board.best.get("checkpoint", ""))
     if best:

@@ -45,4 +45,4 @@ def sweep_command(recipe: Path = RECIPE, override: list[str] = OVERRIDES,
                        on_trials=progress.trials)
         progress.close_trials()
     console.print(trials_table(trials))
-    console.print(f"run directory: {exp.run_dir}")
+    console.print(f"run directory: {exp.run_ref.uri if exp.mirror else exp.run_dir}")

@@ -12,9 +12,13 @@ from codesweep.evaluation import healing
 
 
 def load_for_generation(base_path: str, adapter_path: str | None, dtype: str = "auto") -> Any:
-    """The base model, or a trained checkpoint with its adapter merged in (faster decoding)."""
+    """The base model, or a trained checkpoint with its adapter merged in (faster decoding).
+    Either may be a directory in storage: this process loads its own node's copy."""
     from codesweep.models.adapters import load_trained
     from codesweep.models.factory import load_base_model, load_tokenizer
+    from codesweep.storage import fetched
+
+    base_path, adapter_path = str(fetched(base_path)), fetched(adapter_path)
 
     if adapter_path:
         model, tokenizer = load_trained(base_path, Path(adapter_path), dtype)

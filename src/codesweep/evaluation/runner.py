@@ -17,6 +17,7 @@ import contextlib
 import functools
 import hashlib
 import importlib
+import io
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -31,7 +32,7 @@ from codesweep.config.schema import EvalSuite, EvalTask
 from codesweep.errors import CodesweepError
 from codesweep.fileio import write_atomic
 from codesweep.records import CheckpointRef, EvaluationRecord, PreparedDataRef, join
-from codesweep.storage import ref_for
+from codesweep.storage import StorageRef, fetched, ref_for
 
 
 def task_key(task: EvalTask) -> str:
@@ -60,7 +61,7 @@ def adapter_hash(checkpoint: CheckpointRef) -> str:
     """The adapter's weights and config (not optimizer or RNG state); 'base' for the base."""
     if checkpoint.path is None:
         return "base"
-    root = Path(checkpoint.path)
+    root = Path(str(fetched(checkpoint.path)))
     digest = hashlib.sha256()
     for path in sorted(root.glob("adapter_*")) + sorted(root.glob("model*.safetensors")) + \
             sorted(root.glob("tokenizer*")):
@@ -87,6 +88,19 @@ def pair_key(inputs: EvalInputs, adapter: str, task: EvalTask) -> str:
 def result_path(results_dir: Path, key: str) -> Path:
     """Where one (checkpoint, task) pair's rows are stored."""
     return results_dir / f"{key}.parquet"
+
+
+def result_location(results: Path | StorageRef, key: str) -> str:
+    """Where an actor stores one pair's rows: a local path, or a URI in storage (an
+    object-store root), which an actor on any node can write."""
+    if isinstance(results, StorageRef):
+        return results.child(f"{key}.parquet").uri
+    return str(result_path(results, key))
+
+
+def is_stored(location: str) -> bool:
+    """True when a pair's rows are at `location` (a path or a URI)."""
+    return ref_for(location).exists() if "://" in location else Path(location).is_file()
 
 
 def load_examples(prepared: PreparedDataRef, task: EvalTask) -> pd.DataFrame:
@@ -247,6 +261,11 @@ def _store(pair: Pair, rows: pd.DataFrame) -> None:
     frame = rows.assign(checkpoint=pair.checkpoint.trial_id, step=pair.checkpoint.step,
                         task=pair.task.name)
     # a crash never leaves half a Parquet file that a re-run would take as scored
+    if "://" in pair.path:  # one PUT: atomic by itself
+        buffer = io.BytesIO()
+        frame.to_parquet(buffer, index=False)
+        ref_for(pair.path).write_bytes(buffer.getvalue())
+        return
     write_atomic(Path(pair.path), functools.partial(_write_parquet, frame))
 
 
@@ -265,7 +284,8 @@ class EvalWorker:
         # that the model-load stage times loading alone.
         for module in MODEL_LIBRARIES:
             importlib.import_module(module)
-        self.base_path, self.dtype = base_path, dtype
+        # a base in storage is downloaded by this actor, onto its own node
+        self.base_path, self.dtype = str(fetched(base_path)), dtype
         self.engine: Any = None
 
     def evaluate(self, job: Job) -> JobResult:
@@ -288,7 +308,7 @@ class EvalWorker:
             for pair in job.pairs:
                 name = BASE if pair.checkpoint.path is None else label(pair.checkpoint)
                 if name != BASE and name not in self.engine.adapters:
-                    self.engine.add_adapter(name, pair.checkpoint.path)
+                    self.engine.add_adapter(name, fetched(pair.checkpoint.path))
                 names.append(name)
         prompts = job.examples["prompt"].tolist()
         with timings.timing("generate_s"):
@@ -327,7 +347,7 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[-1] if text else ''}"
 
 
-def plan(suite: EvalSuite, checkpoints: list[CheckpointRef], results_dir: Path,
+def plan(suite: EvalSuite, checkpoints: list[CheckpointRef], results_dir: Path | StorageRef,
          inputs: EvalInputs) -> tuple[list[Job], int]:
     """The jobs for every pair without a stored result, and how many pairs are reused."""
     from codesweep.evaluation.multi_adapter import shares_base
@@ -335,15 +355,15 @@ def plan(suite: EvalSuite, checkpoints: list[CheckpointRef], results_dir: Path,
     keys = {checkpoint: adapter_hash(checkpoint) for checkpoint in checkpoints}
     jobs, reused = [], 0
     for task in suite.tasks:
-        pairs = [Pair(c, task, str(result_path(results_dir, pair_key(inputs, keys[c], task))))
+        pairs = [Pair(c, task, result_location(results_dir, pair_key(inputs, keys[c], task)))
                  for c in checkpoints]
-        todo = [pair for pair in pairs if not Path(pair.path).is_file()]
+        todo = [pair for pair in pairs if not is_stored(pair.path)]
         reused += len(pairs) - len(todo)
         if not todo:
             continue
         examples = load_examples(inputs.prepared, task)
         mixable = [p for p in todo if p.checkpoint.path is None
-                   or shares_base(Path(p.checkpoint.path))]
+                   or shares_base(Path(str(fetched(p.checkpoint.path))))]
         jobs += [Job(task, chunk, examples, True) for chunk in _chunks(mixable, suite.num_actors)]
         jobs += [Job(task, [p], examples, False) for p in todo if p not in mixable]
     return jobs, reused
@@ -356,14 +376,17 @@ def _chunks(pairs: list[Pair], parts: int) -> list[list[Pair]]:
 
 
 def run_evaluation(suite: EvalSuite, checkpoints: list[CheckpointRef], inputs: EvalInputs,
-                   results_dir: Path, progress: Callable[[str], None] | None = None) -> Outcome:
-    """Score every pair without a stored result on Ray actors; say what was done."""
+                   results_dir: Path | StorageRef,
+                   progress: Callable[[str], None] | None = None) -> Outcome:
+    """Score every pair without a stored result on Ray actors; say what was done.
+    `results_dir` in storage: the actors write there, wherever they run."""
     import ray
 
     from codesweep.ray_runtime import ensure_ray
     from codesweep.waits import wait_for_actors
 
-    results_dir.mkdir(parents=True, exist_ok=True)
+    if isinstance(results_dir, Path):
+        results_dir.mkdir(parents=True, exist_ok=True)
     jobs, reused = plan(suite, checkpoints, results_dir, inputs)
     outcome = Outcome(reused=reused)
     if not jobs:
@@ -408,7 +431,7 @@ def _job_failures(ref: Any, job: Job, timings: Timings) -> dict[str, str]:
         return result.failed
     except ray.exceptions.RayError as exc:
         return {pair.path: f"evaluation actor failed: {_one_line(exc)}" for pair in job.pairs
-                if not Path(pair.path).is_file()}
+                if not is_stored(pair.path)}
 
 
 def _write_parquet(frame: pd.DataFrame, path: Path) -> None:

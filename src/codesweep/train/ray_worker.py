@@ -13,7 +13,7 @@ from typing import Any
 
 from codesweep.config.schema import DataConfig, TuningRecipe
 from codesweep.records import PreparedDataRef, TrialSpec
-from codesweep.storage import ref_for
+from codesweep.storage import fetched, ref_for
 from codesweep.train.examples import columns, read_split, rows_of, split_dir
 from codesweep.train.in_trial import runs_in_process
 from codesweep.train.loop import WorkerEnv, train_lora
@@ -28,7 +28,7 @@ def train_worker(config: dict[str, Any]) -> None:
     import ray.train
     import ray.train.torch
 
-    spec: TrialSpec = config[SPEC]
+    spec = on_this_node(config[SPEC])
     if config.get(IN_PROCESS_DIR):
         _train_in_process(spec, Path(config[IN_PROCESS_DIR]))
         return
@@ -46,6 +46,11 @@ def train_worker(config: dict[str, Any]) -> None:
             device=str(ray.train.torch.get_device()), local_rank=context.get_local_rank(),
         )
         train_lora(spec, env)
+
+
+def on_this_node(spec: TrialSpec) -> TrialSpec:
+    """The spec with a base model in storage replaced by this node's copy of it."""
+    return spec.model_copy(update={"base_path": fetched(spec.base_path)})
 
 
 def _train_in_process(spec: TrialSpec, out_dir: Path) -> None:
@@ -131,7 +136,10 @@ def make_trainer(spec: TrialSpec, name: str, storage_path: Path | str,
         resources["GPU"] = train_cfg.gpus_per_worker
     # On one machine a single CPU worker trains in the trial's own process; on a cluster of
     # several nodes it stays a Train worker, which the scheduler may place on any node.
-    in_process = allow_in_process and runs_in_process(train_cfg) and one_node()
+    # Local mode writes its checkpoints itself, to a local directory: with storage elsewhere
+    # (an object store) a Train worker reports them and Ray uploads them.
+    in_process = allow_in_process and runs_in_process(train_cfg) and one_node() and \
+        ref_for(str(storage_path)).is_local
     source = split_dir(spec.prepared, recipe.data, "train")
     datasets: dict[str, Any] = {}
     if recipe.data.loader == "ray_data":  # `direct` workers read the Parquet split themselves

@@ -16,6 +16,7 @@ from typing import Any
 
 from codesweep.config.schema import SearchDomain, TuningRecipe, dotted_set
 from codesweep.records import TrialResult, TrialSpec
+from codesweep.storage import StorageRef, ref_for
 from codesweep.sweep_state import SWEEP_NAME, stop_on_signals
 
 TRIAL_DRIVER_CPUS = 1  # Tune's default for a function trainable; it runs the trial's Train driver
@@ -66,7 +67,7 @@ def trial_driver(params: dict[str, Any], base_spec: TrialSpec) -> None:
     # its own process (no Train workers) never calls: keep Train workers for it. Its
     # callback applies retention once a checkpoint is scored (see tune/eval_reporting.py).
     scores_in_training = not all(isinstance(c, TuneReportCallback) for c in callbacks)
-    trainer = make_trainer(spec, name=trial_id, storage_path=Path(spec.train_dir),
+    trainer = make_trainer(spec, name=trial_id, storage_path=spec.train_dir,
                            callbacks=callbacks, allow_in_process=not scores_in_training,
                            keep_every_checkpoint=scores_in_training)
     try:
@@ -117,9 +118,12 @@ def max_concurrent(recipe: TuningRecipe, scoring_cpus: float = 0.0) -> int:
     return max(1, trials)
 
 
-def make_tuner(base_spec: TrialSpec, run_dir: Path, resume: bool,
+def make_tuner(base_spec: TrialSpec, run_dir: Path | StorageRef, resume: bool,
                callbacks: list[Any] | None = None) -> Any:
     """A Tuner for the spec's recipe, restored from `run_dir/sweep` when resuming.
+
+    `run_dir` is a local directory or a place in storage (an object-store root): Tune then
+    writes its experiment state through that filesystem, and restores from it.
 
     Tune's own trial tables are off (`verbose=0`) unless CODESWEEP_VERBOSE is set: the
     `callbacks` (a live trial board) say what the sweep is doing instead.
@@ -134,10 +138,12 @@ def make_tuner(base_spec: TrialSpec, run_dir: Path, resume: bool,
     trainable = tune.with_resources(
         tune.with_parameters(trial_driver, base_spec=base_spec),
         trial_driver_resources(max_cluster_resources(), cpus=TRIAL_DRIVER_CPUS))
-    experiment = run_dir / SWEEP_NAME
-    if resume and tune.Tuner.can_restore(str(experiment)):
-        return tune.Tuner.restore(str(experiment), trainable=trainable, resume_unfinished=True,
-                                  resume_errored=True)
+    storage = run_dir if isinstance(run_dir, StorageRef) else ref_for(str(Path(run_dir).resolve()))
+    experiment = storage.child(SWEEP_NAME)
+    filesystem = storage.ray_storage().get("storage_filesystem")
+    if resume and tune.Tuner.can_restore(experiment.path, storage_filesystem=filesystem):
+        return tune.Tuner.restore(experiment.path, trainable=trainable, resume_unfinished=True,
+                                  resume_errored=True, storage_filesystem=filesystem)
     sweep = recipe.sweep
     return tune.Tuner(
         trainable,
@@ -147,7 +153,7 @@ def make_tuner(base_spec: TrialSpec, run_dir: Path, resume: bool,
             search_alg=_searcher(recipe), scheduler=_scheduler(recipe),
             max_concurrent_trials=max_concurrent(recipe, scoring_cpus(base_spec))),
         run_config=tune.RunConfig(
-            name=SWEEP_NAME, storage_path=str(run_dir.resolve()), callbacks=callbacks,
+            name=SWEEP_NAME, **storage.ray_storage(), callbacks=callbacks,
             verbose=2 if os.environ.get("CODESWEEP_VERBOSE") else 0,
             # A driver that dies (not its workers: Train restarts those) is retried; its
             # Train run resumes from its newest checkpoint because its name is the trial id.
@@ -186,7 +192,7 @@ def _drop_stop_signal_notice(record: logging.LogRecord) -> bool:
     return not record.getMessage().startswith("Stop signal received")
 
 
-def run_sweep(base_spec: TrialSpec, run_dir: Path, resume: bool,
+def run_sweep(base_spec: TrialSpec, run_dir: Path | StorageRef, resume: bool,
               callbacks: list[Any] | None = None) -> tuple[list[TrialResult], bool]:
     """Fit the sweep's Tuner; return its trials and whether SIGINT/SIGTERM stopped it."""
     with stop_on_signals() as stopped, tune_output():
