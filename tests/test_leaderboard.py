@@ -147,12 +147,31 @@ def test_examples_are_the_first_held_out_lines_where_models_differ(run_dir: Path
     results = results_dir(run_dir)
     results.mkdir(parents=True)
     prompts = [f"def f{i}(x):\n    y = x" for i in range(5)]
-    for checkpoint, predictions in (("base", ["a", "b", "c", "d", "e"]),
-                                    ("t2", ["a", "B", "c", "D", "E"])):
+    scored = (("base", None, ["a", "b", "c", "d", "e"]), ("t2", 60, ["a", "b", "x", "d", "e"]),
+              ("t2", 120, ["a", "B", "c", "D", "E"]))
+    for number, (checkpoint, step, predictions) in enumerate(scored):
         pd.DataFrame({"id": [f"i{i}" for i in range(5)], "prompt": prompts,
                       "reference": ["r"] * 5, "prediction": predictions,
-                      "checkpoint": checkpoint, "task": "line_completion"}
-                     ).to_parquet(results / f"{checkpoint}__line_completion__k.parquet")
-    examples = example_completions(run_dir, "t2", limit=2)
+                      "checkpoint": checkpoint, "step": step, "task": "line_completion"}
+                     ).to_parquet(results / f"{number}f3a9c1.parquet")  # content-hash names
+    examples = example_completions(run_dir, "t2", limit=2)  # its last scored step
     assert [(e.base, e.tuned) for e in examples] == [("b", "B"), ("d", "D")]
     assert examples[0].context == "    y = x" and examples[0].task == "line_completion"
+    at_60 = example_completions(run_dir, "t2", step=60)
+    assert [(e.base, e.tuned) for e in at_60] == [("c", "x")]
+
+
+def test_three_searched_params_still_fit_100_columns_without_breaking_words(
+        run_dir: Path) -> None:
+    trials = [_trial(t, s, v) for t, s, v in (("t1", 300, 1.5), ("t2", 300, 1.7),
+                                              ("t3", 120, 2.5))]
+    write_trials(run_dir, [t.model_copy(update={"params": {**t.params, "data.window": 128}})
+                           for t in trials])
+    console = Console(width=100, record=True, force_terminal=True)
+    render_leaderboard(console, build_report(run_dir))
+    lines = console.export_text().splitlines()
+    assert max(len(line) for line in lines) <= 100
+    header = next(line for line in lines if "checkpoint" in line)
+    assert " window " in header and " lr " in header  # last part of a dotted name
+    assert " split " not in header  # every row is on split test: the title says so
+    assert any("│ finished " in line for line in lines)  # not broken as "finishe" / "d"

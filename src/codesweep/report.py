@@ -328,23 +328,38 @@ class Example:
     tuned: str
 
 
-def example_completions(run_dir: Path, trial_id: str, limit: int = 3) -> list[Example]:
+def example_completions(run_dir: Path, trial_id: str, step: Any = None,
+                        limit: int = 3) -> list[Example]:
     """The first `limit` held-out examples, in the evaluation's order, on which `trial_id`'s
-    completion differs from the base's (the first ones, not the most flattering)."""
-    examples: list[Example] = []
-    for base_file in sorted(results_dir(run_dir).glob("base__*.parquet")):
-        tuned_file = base_file.with_name(trial_id + base_file.name[len("base"):])
-        if not tuned_file.is_file():
-            continue
-        pairs = pd.read_parquet(base_file).merge(pd.read_parquet(tuned_file), on="id",
-                                                 suffixes=("_base", "_tuned"))
-        differ = pairs[pairs["prediction_base"] != pairs["prediction_tuned"]]
-        for _, row in differ.head(limit - len(examples)).iterrows():
-            examples.append(Example(
-                task=str(row["task_base"]), context=str(row["prompt_base"]).splitlines()[-1]
-                if str(row["prompt_base"]).strip() else "", reference=str(row["reference_base"]),
-                base=str(row["prediction_base"]), tuned=str(row["prediction_tuned"])))
-    return examples
+    completion (at `step`, else its last scored step) differs from the base's (the first
+    ones, not the most flattering). Result files are named by content hash; their rows say
+    which checkpoint, step and task they hold."""
+    rows = _result_rows(run_dir)
+    if rows.empty:
+        return []
+    base = rows[rows["checkpoint"] == "base"]
+    tuned = rows[rows["checkpoint"] == trial_id]
+    if base.empty or tuned.empty:
+        return []
+    wanted = step if step is not None and step == step else tuned["step"].max()
+    tuned = tuned[tuned["step"] == wanted]
+    pairs = base.merge(tuned, on=["task", "id"], suffixes=("_base", "_tuned"), sort=False)
+    differ = pairs[pairs["prediction_base"] != pairs["prediction_tuned"]]
+    return [Example(task=str(row["task"]), context=_last_line(str(row["prompt_base"])),
+                    reference=str(row["reference_base"]), base=str(row["prediction_base"]),
+                    tuned=str(row["prediction_tuned"]))
+            for _, row in differ.head(limit).iterrows()]
+
+
+def _result_rows(run_dir: Path) -> pd.DataFrame:
+    wanted = ["id", "task", "prompt", "reference", "prediction", "checkpoint", "step"]
+    frames = [pd.read_parquet(path, columns=wanted)
+              for path in sorted(results_dir(run_dir).glob("*.parquet"))]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=wanted)
+
+
+def _last_line(prompt: str) -> str:
+    return prompt.splitlines()[-1] if prompt.strip() else ""
 
 
 def plot_eval_steps(run_dir: Path, out: Path) -> list[Path]:

@@ -72,7 +72,8 @@ def run_command(recipe: Path = RECIPE, override: list[str] = OVERRIDES,
     render_leaderboard(console, board)
     best = str(board.best.get("checkpoint", ""))
     if best:
-        print_examples(console, example_completions(exp.run_dir, best), best)
+        print_examples(console, example_completions(exp.run_dir, best,
+                                                    board.best.get("step")), best)
     console.print(timings_table(clock.seconds, progress.last_trials))
     for label, uri in locations(exp, run).items():
         console.print(f"{label + ':':15} {uri}", highlight=False, soft_wrap=True)

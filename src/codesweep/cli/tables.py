@@ -83,18 +83,35 @@ def summary_table(summary: list[EvaluationRecord]) -> Table:
 def render_leaderboard(console: Console, board: Leaderboard) -> None:
     """Print the leaderboard: what the numbers mean, the table with short headers that fit
     100 columns, and any note on disagreeing rankings."""
-    tasks = {c.split("/")[0] for c in board.table.columns if "/" in str(c)}
+    table = _without_uniform_split(board.table)
+    tasks = {c.split("/")[0] for c in table.columns if "/" in str(c)}
     view = Table(title=f"Leaderboard: {board.header}", title_justify="left")
-    for column in board.table.columns:
-        header = short_name(str(column), len(tasks))
+    for column, header in zip(table.columns, _headers(list(table.columns), len(tasks)),
+                              strict=True):
         # min_width: a header never breaks mid-word; long cells (a status) wrap at spaces
         view.add_column(header, min_width=len(header), overflow="fold",
                         justify="left" if column in ("checkpoint", "status") else "right")
-    for _, row in board.table.iterrows():
+    for _, row in table.iterrows():
         view.add_row(*(cell(v) for v in row))
     console.print(view)
     for note in board.notes:
         console.print(note, highlight=False)
+
+
+def _without_uniform_split(table: Any) -> Any:
+    # one split for every row is said in the header ("scored on split test"): no column
+    if "split" in table.columns and table["split"].nunique() <= 1:
+        return table.drop(columns="split")
+    return table
+
+
+def _headers(columns: list[str], tasks: int) -> list[str]:
+    """Short headers: metrics by their short names, searched params by their last dotted
+    part (`data.window` -> `window`) unless two params would then share a name."""
+    headers = [short_name(str(c), tasks) for c in columns]
+    last = [h.rsplit(".", 1)[-1] for h in headers]
+    return [short if "." in full and last.count(short) == 1 else full
+            for full, short in zip(headers, last, strict=True)]
 
 
 def trial_board_table(rows: list[TrialRow]) -> Table:
