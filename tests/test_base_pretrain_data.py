@@ -35,7 +35,8 @@ def test_the_base_reads_the_rows_fine_tuning_starts_with_last(tmp_path: Path,
 
     monkeypatch.setattr(pretrain, "ensure_tiny_base", fake_base)
     recipe = TuningRecipe.model_validate({"name": "t", "pipeline": "p.yaml"})
-    exp = SimpleNamespace(recipe=recipe, cache_root=tmp_path / "cache", verify=False)
+    exp = SimpleNamespace(recipe=recipe, cache_root=tmp_path / "cache", verify=False,
+                          stored=str)  # a local root: the base stays where it was built
     experiment.base_model(exp, prepared, experiment.Silent())  # type: ignore[arg-type]
     fine_tune_first = [row for row, _ in zip(read_split(prepared, DataConfig(), "train"),
                                              range(3), strict=False)]

@@ -126,6 +126,9 @@ def test_one_result_row_per_checkpoint_and_example(finished_run: Path) -> None:
     assert {"prompt", "prediction", "reference", "edit_sim", "exact_match"} <= set(rows.columns)
     assert rows["edit_sim"].between(0, 100).all()
     assert not rows["prediction"].str.contains("\n").any()  # cut at the stop string
+    timings = json.loads((finished_run / "eval" / "timings.json").read_text())
+    assert set(timings) == {"actor_start_s", "model_load_s", "generate_s", "score_s"}
+    assert timings["actor_start_s"] > 0 and timings["generate_s"] > 0
 
 
 def test_mlflow_children_hold_params_and_metrics(finished_run: Path) -> None:

@@ -12,7 +12,7 @@ import hashlib
 import json
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -35,6 +35,7 @@ from codesweep.rundir import (
     read_run,
     read_trials,
     results_dir,
+    write_eval_timings,
     write_recipe,
     write_run,
     write_summary,
@@ -531,6 +532,8 @@ def evaluate(run_dir: Path, suite_path: Path, progress: Progress,
         sync_down(stored_results, results)
     summary = summarize(suite, checkpoints, results, inputs, outcome)
     write_summary(run_dir, summary)
+    if outcome.scored or outcome.failed:  # nothing ran: the last evaluation's times stand
+        write_eval_timings(run_dir, asdict(outcome.timings))
     write_run(run_dir, run.model_copy(update={"primary_metric": suite.primary_metric,
                                               "eval": str(suite_path)}))
     log_eval(run_dir, run, summary)

@@ -33,6 +33,7 @@ from codesweep.records import EvaluationRecord, RunRecord, TrainRecord, TrialRes
 
 RUN, TRIALS, TRAIN, RECIPE = "run.json", "trials.json", "train.json", "recipe.yaml"
 SUMMARY = ("eval", "summary.json")
+EVAL_TIMINGS = ("eval", "timings.json")
 
 
 def results_dir(run_dir: Path) -> Path:
@@ -94,6 +95,12 @@ def read_summary(run_dir: Path) -> list[EvaluationRecord]:
     path = run_dir.joinpath(*SUMMARY)
     rows = read_json(path, "evaluation summary")
     return [EvaluationRecord.from_row(row) for row in rows]
+
+
+def write_eval_timings(run_dir: Path, seconds: dict[str, float]) -> None:
+    """Write eval/timings.json: where the last evaluation's time went (actor start-up, model
+    load, generation, scoring)."""
+    write_json(run_dir.joinpath(*EVAL_TIMINGS), {k: round(v, 2) for k, v in seconds.items()})
 
 
 def write_summary(run_dir: Path, records: list[EvaluationRecord]) -> None:
