@@ -35,8 +35,11 @@ def _scores(em: float, edit: float, bleu: float) -> dict[str, float]:
 @pytest.fixture
 def run_dir(tmp_path: Path) -> Path:
     """A finished run: base and three trials; t1 is best by val_loss, t2 by edit_sim."""
-    run_dir = tmp_path / "run"
-    suite = tmp_path / "suite.yaml"
+    return make_finished_run(tmp_path / "run", tmp_path / "suite.yaml")
+
+
+def make_finished_run(run_dir: Path, suite: Path) -> Path:
+    """A finished run in `run_dir` scored on the suite written to `suite`."""
     suite.write_text(yaml.safe_dump(SUITE))
     recipe = TuningRecipe.model_validate({
         "name": "t", "pipeline": "p.yaml", "train": {"max_steps": 300, "report_every": 60},

@@ -146,3 +146,27 @@ def test_evaluation_rows_go_to_storage_and_come_back(s3_root: StorageRef,
     sync_down(results, tmp_path / "results")
     rows = pd.read_parquet(tmp_path / "results" / "k1.parquet")
     assert rows["prediction"].tolist() == ["x"] and rows["checkpoint"].tolist() == ["base"]
+
+
+def test_a_run_on_an_object_store_root_is_found_by_name(
+        s3_root: StorageRef, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`codesweep report NAME --storage s3://...` from another machine: the run comes down
+    into that machine's mirror, its report goes back up; an unknown name is one line."""
+    from test_leaderboard import make_finished_run
+    from typer.testing import CliRunner
+
+    from codesweep.cli.app import app
+
+    first = Mirror(s3_root, tmp_path / "one", "runs/r1")
+    make_finished_run(first.run_dir, tmp_path / "suite.yaml")
+    first.push_run()
+    monkeypatch.setenv("CODESWEEP_MIRROR", str(tmp_path / "two"))
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["report", "r1", "--storage", s3_root.uri])
+    assert result.exit_code == 0, result.output
+    assert "Leaderboard" in result.output and "t2" in result.output
+    assert s3_root.child("runs", "r1", "report", "leaderboard.md").exists()
+    assert (tmp_path / "two" / "runs" / "r1" / "trials.json").is_file()
+    missing = CliRunner().invoke(app, ["report", "r9", "--storage", s3_root.uri])
+    assert missing.exit_code == 2
+    assert f"{s3_root.uri}/runs/r9: no run named 'r9'" in missing.output

@@ -105,10 +105,31 @@ def cache_root(explicit: Path | None = None, root: StorageRef | None = None,
 
 
 def run_location(run: str, storage: str | None = None) -> Path:
-    """A run directory given by path, or by name under the storage root's runs/."""
+    """A run directory given by path, or by name under a local storage root's runs/."""
     if Path(run).is_dir() or "/" in run:
         return plain_path(run, "run")
     return storage_root(storage).child(RUNS_DIR, run).local_path()
+
+
+@contextlib.contextmanager
+def opened_run(run: str, storage: str | None = None) -> Iterator[Path]:
+    """A run directory given by path, or by name under the storage root's runs/. On an
+    object-store root the named run is brought into its local mirror for the block, and what
+    the block changed (scores, report) is sent back afterwards."""
+    if Path(run).is_dir() or "/" in run:
+        yield plain_path(run, "run")
+        return
+    root = storage_root(storage)
+    if root.is_local:
+        yield root.child(RUNS_DIR, run).local_path()
+        return
+    mirror = Mirror(root, mirror_home(root), f"{RUNS_DIR}/{run}")
+    if not mirror.run_ref.child("run.json").exists():
+        raise CodesweepError(f"{mirror.run_ref.uri}: no run named {run!r} there (run.json "
+                             "missing); give the name `codesweep run` printed, or a path")
+    mirror.pull_run()
+    yield mirror.run_dir
+    mirror.push_run()
 
 
 @dataclass

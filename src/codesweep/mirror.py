@@ -78,8 +78,12 @@ class Mirror:
 
     def pull(self) -> None:
         """Bring the run directory (less what Ray keeps in storage) and the cache here."""
-        sync_down(self.run_ref, self.run_dir, skip=DIRECT_DIRS + LOCAL_ONLY)
+        self.pull_run()
         sync_down(self.cache_ref, self.cache_dir, skip=LOCAL_ONLY)
+
+    def pull_run(self) -> None:
+        """Bring the run directory here, less what Ray keeps in storage."""
+        sync_down(self.run_ref, self.run_dir, skip=DIRECT_DIRS + LOCAL_ONLY)
 
     def push_run(self) -> None:
         """Send the run directory's new and changed files to storage."""

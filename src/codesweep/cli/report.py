@@ -12,7 +12,9 @@ def report_command(run: str = typer.Argument(..., help="run directory, or a run 
     """Print the leaderboard and write report/ (Markdown and PNG plots) for a run."""
     from codesweep.cli.console import console
     from codesweep.cli.tables import render_leaderboard
-    from codesweep.experiment import run_location
+    from codesweep.experiment import opened_run
     from codesweep.report import build_report
 
-    render_leaderboard(console, build_report(run_location(run, storage)))
+    with opened_run(run, storage) as location:
+        board = build_report(location)
+    render_leaderboard(console, board)
