@@ -79,3 +79,36 @@ def test_prepared_examples_are_sorted_and_capped(tmp_path: Path) -> None:
     task = EvalTask(name="t", dataset="completion", max_examples=2)
     frame = load_examples(prepared_at(tmp_path), task)
     assert frame["id"].tolist() == ["a", "b"]
+
+
+def test_only_the_rows_scored_are_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Prompts and completions are read for the first max_examples ids alone, across parts."""
+    import pyarrow.dataset as pads
+
+    split = tmp_path / "tasks" / "completion" / "test"
+    split.mkdir(parents=True)
+    for part, ids in enumerate((["e", "b", "h"], ["a", "g"], ["d", "c", "f"])):
+        pd.DataFrame({"id": ids, "prompt": [f"p{i}" for i in ids],
+                      "completion": [f"c{i}" for i in ids]}).to_parquet(split / f"{part}.parquet")
+    from types import SimpleNamespace
+
+    from codesweep.evaluation import runner
+
+    read_rows: list[int] = []
+
+    class Counting:  # a dataset that records how many rows each read with text returns
+        def __init__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+            self.dataset = pads.dataset(*args, **kwargs)
+
+        def to_table(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+            table = self.dataset.to_table(*args, **kwargs)
+            if "prompt" in (kwargs.get("columns") or []):
+                read_rows.append(table.num_rows)
+            return table
+
+    monkeypatch.setattr(runner, "pads", SimpleNamespace(dataset=Counting))
+    frame = load_examples(prepared_at(tmp_path), EvalTask(name="t", dataset="completion",
+                                                          max_examples=3))
+    assert frame["id"].tolist() == ["a", "b", "c"]
+    assert frame["prompt"].tolist() == ["pa", "pb", "pc"]
+    assert read_rows == [3]  # of 8 rows, only the 3 scored carried their text

@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import pyarrow.parquet as pq
+import pyarrow.compute as pc
+import pyarrow.dataset as pads
 
 from codesweep.config.schema import EvalSuite, EvalTask
 from codesweep.errors import CodesweepError
@@ -120,8 +121,15 @@ def _prepared_examples(prepared: PreparedDataRef, task: EvalTask) -> pd.DataFram
         raise CodesweepError(f"eval task {task.name}: no prepared data {task.dataset}/{task.split}"
                              f"; prepared tasks: {', '.join(available) or 'none'}")
     filesystem, path = split.pyarrow_target()
-    return pq.read_table(path, columns=["id", "prompt", "completion"],
-                         filesystem=filesystem).to_pandas()
+    dataset = pads.dataset(path, filesystem=filesystem, format="parquet")
+    columns = ["id", "prompt", "completion"]
+    if task.max_examples is None:
+        return dataset.to_table(columns=columns).to_pandas()
+    # Only the rows scored leave the files: the ids decide which (the first by id, as
+    # `load_examples` orders them), then prompts and completions are read for those alone.
+    ids = dataset.to_table(columns=["id"]).column("id")
+    first = pc.take(ids, pc.sort_indices(ids)[:task.max_examples])
+    return dataset.to_table(columns=columns, filter=pc.field("id").isin(first)).to_pandas()
 
 
 def _benchmark_examples(task: EvalTask) -> pd.DataFrame:
