@@ -40,3 +40,20 @@ def test_notices_silenced_and_warnings_one_line(terminal: Console) -> None:
     lines = terminal.export_text().splitlines()
     assert lines[0] == console_module.TOKEN_AUTH_LINE
     assert "a library warning" in lines[1] and len(lines[1]) <= 100 and len(lines) == 2
+
+
+@pytest.mark.parametrize(("columns", "width"), [(None, 100), ("120", 120)])
+def test_a_log_or_pipe_gets_100_columns_not_80(columns: str | None, width: int) -> None:
+    """`codesweep run > log 2>&1` has no terminal: rich would assume 80 columns and wrap the
+    leaderboard's cells mid-word ("stoppe" / "d"); an explicit $COLUMNS still wins."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    if columns:
+        env["COLUMNS"] = columns
+    shown = subprocess.run(
+        [sys.executable, "-c", "from codesweep.cli.console import console; print(console.width)"],
+        env=env, capture_output=True, text=True, check=True)
+    assert shown.stdout.strip() == str(width)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -17,7 +18,18 @@ from rich.live import Live
 if TYPE_CHECKING:
     from codesweep.tune.trial_board import TrialRow
 
-console = Console(stderr=True)
+
+
+def _width() -> int | None:
+    # A log file or a pipe has no width, and rich then assumes 80 columns, which wraps the
+    # leaderboard's cells mid-word; our tables are laid out for 100. A terminal, or an
+    # explicit $COLUMNS, keeps its own width.
+    if sys.stderr.isatty() or os.environ.get("COLUMNS"):
+        return None
+    return 100
+
+
+console = Console(stderr=True, width=_width())
 
 
 def verbose() -> bool:
