@@ -121,3 +121,39 @@ def test_hub_style_base_reference_is_the_recipe_name(trained_run: Path, tmp_path
     assert config["base_model_name_or_path"] == recipe["model"]["name_or_path"]
     assert not (out / "base").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".adapter.")]  # no staging
+
+
+def test_export_of_a_run_on_an_object_store_root(trained_run: Path, tmp_path: Path,
+                                                 s3_root, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run whose base and checkpoints live in S3, exported by name from another machine:
+    the run, its checkpoint and its base come down, and the export loads on its own."""
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    from codesweep.mirror import Mirror
+    from codesweep.rundir import read_run
+
+    run = read_run(trained_run)
+    base = s3_root.child(".cache", "codesweep", "models", "tiny-x")
+    base.upload_dir(Path(run.base_path))
+    checkpoint = s3_root.child("runs", "s3run", "train", "trial_a", "checkpoint_2")
+    checkpoint.upload_dir(trained_run / "train" / "trial_a" / "checkpoint_2")
+    first = Mirror(s3_root, tmp_path / "one", "runs/s3run")
+    write_run(first.run_dir, run.model_copy(update={"base_path": base.uri}))
+    write_trials(first.run_dir, [TrialResult(
+        trial_id="trial_a", params={}, status="done", final={"step": 2},
+        history=[{"step": 2, "checkpoint_path": checkpoint.uri}], checkpoint=checkpoint.uri)])
+    (first.run_dir / "recipe.yaml").write_text((trained_run / "recipe.yaml").read_text())
+    first.push_run()
+    monkeypatch.setenv("CODESWEEP_MIRROR", str(tmp_path / "two"))
+    out = tmp_path / "exported"
+    result = CliRunner().invoke(app, ["export", "s3run", "--trial", "trial_a", "--out", str(out),
+                                      "--storage", s3_root.uri])
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "codesweep_export.json").read_text())["checkpoint"] != \
+        checkpoint.uri  # a local copy was loaded, not a URI handed to transformers
+    config = json.loads((out / "adapter_config.json").read_text())
+    reference = config["base_model_name_or_path"]
+    base_dir = out / reference if not Path(reference).is_absolute() else Path(reference)
+    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base_dir), out)
+    assert any("lora_B" in name for name, _ in model.named_parameters())

@@ -17,7 +17,7 @@ from codesweep.errors import CodesweepError
 from codesweep.experiment import (
     cache_root,
     load_experiment,
-    run_location,
+    opened_run,
     storage_root,
     sweep_key,
 )
@@ -116,9 +116,13 @@ def test_run_found_by_name_under_the_root(tmp_path: Path,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     (tmp_path / "root" / "runs" / "wired").mkdir(parents=True)
-    assert run_location("wired", str(tmp_path / "root")) == tmp_path / "root" / "runs" / "wired"
-    assert run_location("wired") == tmp_path / "runs" / "wired"
-    assert run_location(str(tmp_path / "root")) == tmp_path / "root"
+    def located(run: str, storage: str | None = None) -> Path:
+        with opened_run(run, storage) as location:
+            return location
+
+    assert located("wired", str(tmp_path / "root")) == tmp_path / "root" / "runs" / "wired"
+    assert located("wired") == tmp_path / "runs" / "wired"
+    assert located(str(tmp_path / "root")) == tmp_path / "root"
 
 
 def test_cache_root_follows_the_root(tmp_path: Path) -> None:

@@ -104,13 +104,6 @@ def cache_root(explicit: Path | None = None, root: StorageRef | None = None,
     return (root or storage_root()).child(CACHE_DIR).local_path()
 
 
-def run_location(run: str, storage: str | None = None) -> Path:
-    """A run directory given by path, or by name under a local storage root's runs/."""
-    if Path(run).is_dir() or "/" in run:
-        return plain_path(run, "run")
-    return storage_root(storage).child(RUNS_DIR, run).local_path()
-
-
 @contextlib.contextmanager
 def opened_run(run: str, storage: str | None = None) -> Iterator[Path]:
     """A run directory given by path, or by name under the storage root's runs/. On an

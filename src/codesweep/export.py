@@ -26,7 +26,9 @@ from codesweep.config.loader import load_recipe
 from codesweep.config.schema import TuningRecipe
 from codesweep.errors import CodesweepError, did_you_mean
 from codesweep.fileio import write_json, write_text
+from codesweep.records import CheckpointRef
 from codesweep.rundir import RECIPE, has_trials, read_run, read_train, read_trials
+from codesweep.storage import fetched, ref_for
 
 EXPORT_INFO = "codesweep_export.json"
 ADAPTER_CONFIG = "adapter_config.json"
@@ -54,17 +56,19 @@ def find_checkpoint(run_dir: Path, trial: str, step: int | None = None) -> tuple
     ids = [name for name, _, _ in trained]
     for name, checkpoint, base in trained:
         if name == trial and checkpoint:
-            return _pick_step(run_dir, trial, Path(checkpoint), step), base
+            chosen = _pick_step(run_dir, trial, checkpoint, step)
+            # an object-store checkpoint or base comes down once, to this machine's temp dir
+            return Path(str(fetched(chosen))), str(fetched(base))
         if name == trial:
             raise CodesweepError(f"--trial {trial}: this trial left no checkpoint (it failed)")
     raise CodesweepError(f"--trial {trial!r}: not in this run{did_you_mean(trial, ids)}; "
                          f"trials: {', '.join(ids)}")
 
 
-def _pick_step(run_dir: Path, trial: str, last: Path, step: int | None) -> Path:
-    from codesweep.evaluation.best import best_steps, retained_checkpoints
+def _pick_step(run_dir: Path, trial: str, last: str, step: int | None) -> str:
+    from codesweep.evaluation.best import best_steps
 
-    retained = {ref.step: Path(str(ref.path)) for ref in retained_checkpoints(trial, str(last))}
+    retained = {ref.step: str(ref.path) for ref in _kept_checkpoints(run_dir, trial, last)}
     if step is not None:
         if step not in retained:
             raise CodesweepError(f"--step {step}: trial {trial} kept no checkpoint of that "
@@ -72,6 +76,19 @@ def _pick_step(run_dir: Path, trial: str, last: Path, step: int | None) -> Path:
         return retained[step]
     best = best_steps(run_dir).get(trial) if has_trials(run_dir) else None
     return retained.get(best, last) if best is not None else last
+
+
+def _kept_checkpoints(run_dir: Path, trial: str, last: str) -> list[CheckpointRef]:
+    """The checkpoints a trial kept: listed beside its last one on a local disk; on an object
+    store, those its history reported that storage still holds."""
+    from codesweep.evaluation.best import retained_checkpoints
+    from codesweep.experiment import stored_checkpoints
+
+    if ref_for(last).is_local:
+        return retained_checkpoints(trial, str(fetched(last)))
+    result = next((t for t in read_trials(run_dir) if t.trial_id == trial), None) \
+        if has_trials(run_dir) else None
+    return stored_checkpoints(result) if result else []
 
 
 def export_checkpoint(base_path: str, checkpoint: Path, out: Path, merge: bool,

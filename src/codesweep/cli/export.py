@@ -19,10 +19,10 @@ def export_command(run_dir: str = typer.Argument(..., help="run directory, or a 
                        "trial's best under the sweep metric)")) -> None:
     """Export a trial's checkpoint as a Hugging Face model directory (adapter or merged)."""
     from codesweep.cli.console import ConsoleProgress, console
-    from codesweep.experiment import run_location
+    from codesweep.experiment import opened_run
     from codesweep.export import export_run
 
-    export_run(run_location(run_dir, storage), trial, out, merge, log=ConsoleProgress().line,
-               step=step)
+    with opened_run(run_dir, storage) as location:
+        export_run(location, trial, out, merge, log=ConsoleProgress().line, step=step)
     console.print(f"exported {trial} ({'merged' if merge else 'adapter + base reference'}) "
                   f"to {out}")
