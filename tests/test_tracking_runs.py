@@ -77,6 +77,8 @@ def test_statuses_base_finished_and_stopped_trial_tagged(logged) -> None:
     _, run, _, _ = logged
     children = _children(MlflowClient(run.tracking_uri), run)
     assert children["base"].info.status == "FINISHED"
+    assert children["base"].data.params["base_model"] == "/base"  # its row says which model
+    assert children["a"].data.params["base_model"] == "/base"  # the column trials share
     assert children["b"].data.tags["codesweep.stopped_early"] == "true"
     assert children["b"].data.tags["status"] == "stopped early at 120"
     assert children["a"].data.tags["codesweep.stopped_early"] == "false"

@@ -481,7 +481,7 @@ def log_trials(run_dir: Path, run: RunRecord, recipe: TuningRecipe,
     tracker.log_artifact(parent, run_dir / "recipe.yaml")
     for trial in trials:
         child = tracker.child(parent, trial.trial_id, trial_tags(trial, recipe))
-        tracker.log_params(child, trial_params(recipe, trial))
+        tracker.log_params(child, {**trial_params(recipe, trial), "base_model": run.base_path})
         tracker.log_metrics(child, trial.history)
         adapter = fetched(trial.checkpoint)  # a local copy of a stored checkpoint
         if adapter and Path(adapter).is_dir():
@@ -565,6 +565,8 @@ def log_eval(run_dir: Path, run: RunRecord, summary: list[EvaluationRecord]) -> 
         rows = {f"eval.{record.task}.{k}": v for k, v in record.scores.items()}
         tracker.log_metrics(child, [{"step": record.step or 0, **rows}])
         if record.checkpoint == BASE.trial_id:
+            # the base's row in the runs table shows which model it is, beside the trials'
+            tracker.log_params(child, {"base_model": run.base_path})
             tracker.finish(child)  # trial runs finish when logged; the base's run here
 
 
