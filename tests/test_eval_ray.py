@@ -122,7 +122,8 @@ def test_a_killed_actor_loses_nothing_and_the_rerun_scores_only_the_rest(
     assert first.scored >= 1 and first.failed and first.reused == 0
     assert first.scored + len(first.failed) == 6
     assert all("evaluation actor failed" in reason for reason in first.failed.values())
-    assert lines[-1].startswith("6/6 (checkpoint, task) pairs, ")
+    assert lines[-2].startswith("6/6 (checkpoint, task) pairs, ")
+    assert lines[-1].startswith("time: actor start-up ")  # then where the time went
     assert len(list(results.glob("*.parquet"))) == first.scored
     second = run_evaluation(suite, checkpoints, inputs, results)
     assert (second.scored, second.reused, second.failed) == (len(first.failed), first.scored, {})
