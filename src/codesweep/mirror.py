@@ -4,8 +4,9 @@ The stages write their small files (run.json, sweep_state.json, trials.json, the
 summary and rows, the report, the MLflow store) and build the prepared data and the tiny
 base in a local directory. That is kept on local disk even when the storage root is
 `s3://`/`gs://`, because an object store cannot hold them in place: `pyarrow.fs` has no
-rename (so no atomic directory swap), no locks (the run-dir and dataset locks are `flock`s
-on local files), and sqlite (the MLflow store) needs a local file it can lock and seek in.
+rename (so no atomic directory swap), no locks (the run-dir and dataset locks are files
+hard-linked into place, `codesweep.locks`), and sqlite (the MLflow store) needs a local file
+it can lock and seek in.
 
 So a run on an object-store root works on a *mirror*: `$CODESWEEP_MIRROR`, else
 `~/.cache/codesweep/mirror/<bucket>/<prefix>` (outside the working directory, so nothing a
