@@ -103,12 +103,9 @@ def sync_down(source: StorageRef, local: Path, skip: tuple[str, ...] = ()) -> No
     """Download the files below `source` that are missing here or differ (size, or newer in
     storage); each copy takes the object's modification time and is noted as in sync."""
     filesystem = source.filesystem()
-    selector = pafs.FileSelector(source.path, allow_not_found=True, recursive=True)
-    base = source.path.rstrip("/") + "/"
     synced = _read_synced(local)
-    for entry in filesystem.get_file_info(selector):
-        relative = entry.path[len(base):]
-        if entry.type != pafs.FileType.File or _skipped(relative, skip):
+    for relative, entry in source.files().items():
+        if _skipped(relative, skip):
             continue
         target = local / relative
         if target.is_file() and target.stat().st_size == entry.size and \
@@ -122,8 +119,8 @@ def sync_down(source: StorageRef, local: Path, skip: tuple[str, ...] = ()) -> No
 def _download(filesystem: pafs.FileSystem, entry: pafs.FileInfo, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     temp = target.with_name(f".{target.name}.download")
-    with filesystem.open_input_stream(entry.path) as stream:
-        temp.write_bytes(stream.read())
+    pafs.copy_files(entry.path, str(temp), source_filesystem=filesystem,
+                    destination_filesystem=pafs.LocalFileSystem())  # streamed, not in memory
     stamp = entry.mtime.timestamp()
     os.utime(temp, (stamp, stamp))
     os.replace(temp, target)
@@ -176,8 +173,4 @@ def _listing(local: Path) -> dict[str, int]:
 
 def _remote_listing(target: StorageRef) -> dict[str, int]:
     """{relative path: size} of the files below `target` in storage."""
-    selector = pafs.FileSelector(target.path, allow_not_found=True, recursive=True)
-    base = target.path.rstrip("/") + "/"
-    return {entry.path[len(base):]: entry.size
-            for entry in target.filesystem().get_file_info(selector)
-            if entry.type == pafs.FileType.File}
+    return {relative: entry.size for relative, entry in target.files().items()}

@@ -180,6 +180,15 @@ class StorageRef(BaseModel):
         return sorted(entry.path[len(base):] for entry in
                       self.filesystem().get_file_info(selector))
 
+    def files(self) -> dict[str, pafs.FileInfo]:
+        """The files below this directory (recursively), keyed by their path relative to it;
+        {} when it is missing. Directories (and object-store prefixes) are left out."""
+        selector = pafs.FileSelector(self.path, allow_not_found=True, recursive=True)
+        base = self.path.rstrip("/") + "/"
+        return {entry.path[len(base):]: entry
+                for entry in self.filesystem().get_file_info(selector)
+                if entry.type == pafs.FileType.File}
+
     def make_dir(self) -> None:
         """Create this directory and its parents (on object stores: nothing to do)."""
         self.filesystem().create_dir(self.path, recursive=True)
