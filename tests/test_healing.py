@@ -55,3 +55,21 @@ def test_healed_generation_spells_the_whitespace_back_first(tmp_path: Path) -> N
     # The predictions then start where the prompts ended, and stop at the end of the line.
     predictions = generate(model, tokenizer, prompts, gen)
     assert all("\n" not in prediction for prediction in predictions)
+
+
+def test_the_vocabulary_is_decoded_once_per_tokenizer_not_per_batch() -> None:
+    class Counting:  # a tokenizer that counts its single-token decodes
+        decodes = 0
+
+        def __len__(self) -> int:
+            return len(TEXTS)
+
+        def decode(self, ids: list[int]) -> str:
+            Counting.decodes += 1
+            return TEXTS[ids[0]]
+
+    tokenizer, gen = Counting(), GenerationConfig(heal_whitespace=True)
+    for _ in range(3):  # three batches of one evaluation
+        options = generate_options([" ", ""], tokenizer, 4, gen)
+    assert Counting.decodes == len(TEXTS)
+    assert options["logits_processor"][0].texts == TEXTS

@@ -12,6 +12,7 @@ spelled whitespace is removed from the prediction, which then starts where the p
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -41,7 +42,8 @@ def generate_options(tails: list[str], tokenizer: Any, prompt_length: int,
 
     if stops and any(stop in tail for tail in tails for stop in stops):
         stops = None  # the prediction is still cut at the stop once the tail is removed
-    healing = WhitespaceHealing(tails, token_texts(tokenizer), prompt_length, gen.num_beams)
+    texts, masks = token_table(tokenizer)
+    healing = WhitespaceHealing(tails, texts, prompt_length, gen.num_beams, masks)
     return {"stop_strings": stops, "logits_processor": LogitsProcessorList([healing])}
 
 
@@ -51,9 +53,11 @@ def remove_tail(text: str, tail: str) -> str:
     return text[len(tail):] if text.startswith(tail) else ""
 
 
-def token_texts(tokenizer: Any) -> list[str]:
-    """The text each token id decodes to on its own."""
-    return [tokenizer.decode([token]) for token in range(len(tokenizer))]
+@functools.lru_cache(maxsize=4)
+def token_table(tokenizer: Any) -> tuple[list[str], dict[tuple[str, int], torch.Tensor]]:
+    """The text each token id decodes to on its own, and a cache of allowed-token masks:
+    once per tokenizer, not per batch (a real vocabulary is tens of thousands of decodes)."""
+    return [tokenizer.decode([token]) for token in range(len(tokenizer))], {}
 
 
 class WhitespaceHealing:
@@ -61,10 +65,12 @@ class WhitespaceHealing:
     only tokens that continue it (or cover all of it and go on) keep their scores."""
 
     def __init__(self, tails: list[str], texts: list[str], prompt_length: int,
-                 beams: int = 1) -> None:
+                 beams: int = 1, masks: dict[tuple[str, int], torch.Tensor] | None = None
+                 ) -> None:
         self.tails, self.texts = tails, texts
         self.prompt_length, self.beams = prompt_length, beams
-        self.masks: dict[str, torch.Tensor] = {}  # remaining whitespace -> allowed tokens
+        # (remaining whitespace, vocabulary width) -> allowed tokens; shared across batches
+        self.masks = {} if masks is None else masks
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor
                  ) -> torch.FloatTensor:
@@ -80,9 +86,9 @@ class WhitespaceHealing:
         return tail[len(spelled):] if tail.startswith(spelled) else ""
 
     def _mask(self, left: str, width: int) -> torch.Tensor:
-        if left not in self.masks:
+        if (left, width) not in self.masks:
             allowed = torch.zeros(width, dtype=torch.bool)
             for token, text in enumerate(self.texts[:width]):
                 allowed[token] = bool(text) and (text.startswith(left) or left.startswith(text))
-            self.masks[left] = allowed
-        return self.masks[left]
+            self.masks[left, width] = allowed
+        return self.masks[left, width]
