@@ -17,7 +17,7 @@ from typing import Any
 from codesweep.config.schema import SearchDomain, TuningRecipe, dotted_set
 from codesweep.records import TrialResult, TrialSpec
 from codesweep.storage import StorageRef, ref_for
-from codesweep.sweep_state import SWEEP_NAME, stop_on_signals
+from codesweep.sweep_state import SWEEP_NAME, can_restore, stop_on_signals
 
 TRIAL_DRIVER_CPUS = 1  # Tune's default for a function trainable; it runs the trial's Train driver
 
@@ -141,7 +141,7 @@ def make_tuner(base_spec: TrialSpec, run_dir: Path | StorageRef, resume: bool,
     storage = run_dir if isinstance(run_dir, StorageRef) else ref_for(str(Path(run_dir).resolve()))
     experiment = storage.child(SWEEP_NAME)
     filesystem = storage.ray_storage().get("storage_filesystem")
-    if resume and tune.Tuner.can_restore(experiment.path, storage_filesystem=filesystem):
+    if resume and can_restore(storage):
         return tune.Tuner.restore(experiment.path, trainable=trainable, resume_unfinished=True,
                                   resume_errored=True, storage_filesystem=filesystem)
     sweep = recipe.sweep
