@@ -100,8 +100,8 @@ class DataConfig(Section):
     window: int = Field(128, ge=8, description="tokens per training sequence (context window)")
     loader: Literal["ray_data", "direct"] = Field(
         "ray_data", description="ray_data: each worker streams its Ray Data shard (scales past "
-        "memory); direct: each worker reads every n-th row of the Parquet split itself (no "
-        "per-run Ray Data start-up, for splits that fit in memory)")
+        "memory); direct: each worker reads its 1/n of the Parquet split itself, only the "
+        "row groups that hold it (no per-run Ray Data start-up)")
     micro_batch_size: int = Field(8, ge=1, description="sequences per worker per forward pass")
     grad_accum: int = Field(1, ge=1, description="micro batches per optimizer step")
     effective_batch_size: int | None = Field(

@@ -13,7 +13,7 @@ from codesweep.config.pipeline import PipelineConfig
 from codesweep.corpus.sources import ResolvedSource
 
 MANIFEST = "manifest.json"
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2  # 2: splits written sorted by content hash (files) or id (tasks)
 
 
 def source_entry(source: ResolvedSource) -> dict[str, Any]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import itertools
 import shutil
 import sys
 from collections.abc import Iterator
@@ -68,11 +67,12 @@ def _train_in_process(spec: TrialSpec, out_dir: Path) -> None:
 
 def _train_rows(prepared: PreparedDataRef, data: DataConfig, rank: int,
                 world: int) -> Iterator[Any]:
-    """This worker's training rows: its Ray Data shard, or every world-th row read directly."""
+    """This worker's training rows: its Ray Data shard, or its share of the split read
+    directly (only the row groups that hold it)."""
     import ray.train
 
     if data.loader == "direct":
-        yield from itertools.islice(read_split(prepared, data, "train"), rank, None, world)
+        yield from read_split(prepared, data, "train", rank, world)
         return
     shard = ray.train.get_dataset_shard("train")
     for batch in shard.iter_batches(batch_size=64, batch_format="pandas"):
