@@ -43,3 +43,28 @@ def test_the_base_reads_the_rows_fine_tuning_starts_with_last(tmp_path: Path,
     assert seen["base"] == texts[::-1]
     assert seen["base"][0] not in [str(row) for row in fine_tune_first]
     assert fine_tune_first and "text 0" in str(fine_tune_first[0])
+
+
+def test_a_rebuilt_base_has_the_same_weights(tmp_path: Path) -> None:
+    """Rebuilding the base (a new machine, a cleared cache) gives the same model, so scores
+    against it repeat; its initial weights were unseeded before."""
+    import random
+
+    import torch
+    from safetensors.torch import load_file
+
+    from codesweep.config.schema import TinyModelConfig
+
+    cfg = TinyModelConfig(vocab_size=300, hidden_size=16, num_layers=1, num_heads=2,
+                          intermediate_size=32, pretrain_steps=2, pretrain_batch_size=2,
+                          pretrain_window=16)
+    texts = [f"def f{i}(x):\n    return x * {i} + {i * i}\n" * 4 for i in range(40)]
+    weights = []
+    for attempt in range(2):
+        torch.manual_seed(attempt)  # whatever ran before in the process
+        random.seed(attempt)
+        target = tmp_path / f"base{attempt}"
+        pretrain.build_tiny_base(cfg, lambda: iter(texts), target, log=lambda m: None)
+        weights.append(load_file(target / "model.safetensors"))
+    assert weights[0].keys() == weights[1].keys()
+    assert all(torch.equal(weights[0][name], weights[1][name]) for name in weights[0])

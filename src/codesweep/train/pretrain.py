@@ -72,6 +72,7 @@ def build_tiny_base(cfg: TinyModelConfig, train_texts: Callable[[], Iterable[str
         raise CodesweepError("the train split is empty: nothing to train a tokenizer on")
     tokenizer = train_tokenizer(sample, cfg.vocab_size)
     build = build_tiny_seq2seq if cfg.architecture == "t5" else build_tiny_model
+    seed_everything(0)  # the initial weights too: a rebuilt base is the same base
     model = build(cfg, tokenizer)
     if cfg.pretrain_steps:
         log(f"pre-training the tiny base for {cfg.pretrain_steps} steps (cached afterwards)")
