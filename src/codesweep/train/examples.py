@@ -117,23 +117,30 @@ def read_rows(directory: str, wanted: list[str], key: str, rank: int = 0, world:
         share = frame.iloc[len(frame) * rank // world:len(frame) * (rank + 1) // world]
         yield share.iloc[::-1] if from_end else share
         return
+    filesystem = ref_for(directory).filesystem()
+    columns_read = list(dict.fromkeys([*wanted, key]))
+    spans = _share_spans(groups, rank, world)
+    for group, begin, end in (reversed(spans) if from_end else spans):
+        # Footers show the groups' ranges are disjoint, not that each group is sorted
+        # inside; sorting it (a no-op for prepare's output) makes the whole order right.
+        table = pq.ParquetFile(group.path, filesystem=filesystem).read_row_group(
+            group.index, columns=columns_read).sort_by(key)
+        frame = table.slice(begin, end - begin).select(wanted).to_pandas()
+        yield frame.iloc[::-1] if from_end else frame
+
+
+def _share_spans(groups: list[RowGroup], rank: int,
+                 world: int) -> list[tuple[RowGroup, int, int]]:
+    """(row group, first row, end row) of each group holding part of share `rank`."""
     total = sum(group.num_rows for group in groups)
     low, high = total * rank // world, total * (rank + 1) // world
-    filesystem = ref_for(directory).filesystem()
     spans, start = [], 0
     for group in groups:
         begin, end = max(low - start, 0), min(high - start, group.num_rows)
         if begin < end:
             spans.append((group, begin, end))
         start += group.num_rows
-    read = list(dict.fromkeys([*wanted, key]))
-    for group, begin, end in (reversed(spans) if from_end else spans):
-        # Footers show the groups' ranges are disjoint, not that each group is sorted
-        # inside; sorting it (a no-op for prepare's output) makes the whole order right.
-        table = pq.ParquetFile(group.path, filesystem=filesystem).read_row_group(
-            group.index, columns=read).sort_by(key)
-        frame = table.slice(begin, end - begin).select(wanted).to_pandas()
-        yield frame.iloc[::-1] if from_end else frame
+    return spans
 
 
 def read_texts(split_dir: str, from_end: bool = False) -> Iterator[str]:
