@@ -137,6 +137,11 @@ def quiet_libraries() -> None:
     # Read when the libraries are imported, which every command does lazily, after this.
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # "Writing model shards"
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    if "transformers" in sys.modules:  # imported before (a notebook, a test session): it has
+        from transformers.utils import logging as hf_logging  # read the variables already
+
+        hf_logging.disable_progress_bar()
+        hf_logging.set_verbosity_error()
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.ERROR)
     logging.getLogger(TOKEN_AUTH_LOGGER).addFilter(_token_auth_in_our_words)
