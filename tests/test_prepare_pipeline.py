@@ -221,3 +221,19 @@ def test_large_splits_are_sorted_across_parts(prepared, tmp_path, monkeypatch):
     parts = list((spread.path / "files" / "train").glob("*.parquet"))
     assert len(parts) > 1
     assert split_keys(spread.path) == split_keys(result.path)
+
+
+def test_row_groups_are_bounded_so_a_share_reads_few_of_them(prepared, tmp_path, monkeypatch):
+    """A split sorted in one task is still written in ROW_GROUP_ROWS-row groups, so a direct
+    loader's share of a large split is a few groups, not the whole part file."""
+    from codesweep.corpus import ray_steps
+    from codesweep.train.examples import sorted_row_groups
+
+    root, result = prepared
+    monkeypatch.setattr(ray_steps, "ROW_GROUP_ROWS", 4)
+    grouped = prepare(recipe(seed=0, execution={"files_per_batch": 63}),  # another cache key
+                      recipe_dir=root, cache_root=tmp_path / "cache")
+    groups = sorted_row_groups(str(grouped.path / "files" / "train"), "sha")
+    assert groups is not None and len(groups) > 2
+    assert max(group.num_rows for group in groups) == 4
+    assert split_keys(grouped.path) == split_keys(result.path)
