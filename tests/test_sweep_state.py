@@ -88,6 +88,23 @@ def test_clear_old_sweep_removes_trial_directories(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run.json"]
 
 
+def test_trial_directories_no_finished_trial_owns_are_removed(tmp_path: Path) -> None:
+    """A killed run's trial that Tune never recorded is replaced under a new id on the
+    rerun; its directory goes once the sweep finishes, so train/ matches trials.json."""
+    from codesweep.records import TrialResult
+    from codesweep.tune.sweep import remove_unrecorded_trials
+
+    train = tmp_path / "train"
+    for name in ("a1", "b2", "lost9"):
+        (train / name / "checkpoint_000000").mkdir(parents=True)
+    (train / ".validate_storage_marker").write_text("")  # Ray Train's, not a trial
+    trials = [TrialResult(trial_id=name, params={}, status=status, final={}, history=[])
+              for name, status in (("a1", "done"), ("b2", "error"))]
+    assert remove_unrecorded_trials(str(train), trials) == ["lost9"]
+    assert sorted(p.name for p in train.iterdir()) == [".validate_storage_marker", "a1", "b2"]
+    assert remove_unrecorded_trials(str(tmp_path / "missing"), trials) == []
+
+
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_signals_ask_tune_to_stop_through_sigusr1(signum: int) -> None:
     received: list[int] = []

@@ -412,7 +412,7 @@ def sweep(exp: Experiment, run: RunRecord, progress: Progress, resume: bool = Fa
     live table)."""
     from codesweep.sweep_state import choose_action, clear_old_sweep, write_state
     from codesweep.tracking import live_trial_logger
-    from codesweep.tune.sweep import run_sweep
+    from codesweep.tune.sweep import remove_unrecorded_trials, run_sweep
     from codesweep.tune.trial_board import board_callback
 
     storage = exp.run_ref if exp.mirror is not None else None  # Ray's, if not the run dir
@@ -441,6 +441,11 @@ def sweep(exp: Experiment, run: RunRecord, progress: Progress, resume: bool = Fa
     trials = with_scheme(trials, exp.run_ref)
     if interrupted:
         sweep_interrupted(exp, run, trials)
+    unrecorded = remove_unrecorded_trials(train_dir, trials)
+    if unrecorded:
+        noun = "directory" if len(unrecorded) == 1 else "directories"
+        progress.line(f"sweep: removed {len(unrecorded)} trial {noun} that an interrupted run "
+                      f"started but Tune never recorded: {', '.join(unrecorded)}")
     if not any(t.checkpoint for t in trials):
         first_error = next((t.error for t in trials if t.error), "no checkpoint reported")
         raise CodesweepError(f"sweep: every trial failed; first error: {first_error}")

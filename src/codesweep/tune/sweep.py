@@ -206,6 +206,19 @@ def run_sweep(base_spec: TrialSpec, run_dir: Path | StorageRef, resume: bool,
     return trials, interrupted
 
 
+def remove_unrecorded_trials(train_dir: str, trials: list[TrialResult]) -> list[str]:
+    """Remove the trial directories under `train_dir` that no trial of the finished sweep
+    owns, and return their names. A killed run leaves one when a trial started after Tune
+    last saved its state: the rerun does not know it and runs a new trial in its place."""
+    root = ref_for(train_dir)
+    owned = {trial.trial_id for trial in trials}
+    unrecorded = [name for name in root.list()
+                  if name not in owned and root.child(name).is_dir()]
+    for name in unrecorded:
+        root.child(name).delete_tree()
+    return unrecorded
+
+
 def settle_scored_trials(base_spec: TrialSpec, trials: list[TrialResult]) -> None:
     """Retention for finished trials that scored in training (see `settle_checkpoints`);
     unfinished ones keep every checkpoint, since they resume from their newest."""
