@@ -341,7 +341,7 @@ def example_completions(run_dir: Path, trial_id: str, step: Any = None,
     tuned = rows[rows["checkpoint"] == trial_id]
     if base.empty or tuned.empty:
         return []
-    wanted = step if step is not None and step == step else tuned["step"].max()
+    wanted = step if step is not None and pd.notna(step) else tuned["step"].max()
     tuned = tuned[tuned["step"] == wanted]
     pairs = base.merge(tuned, on=["task", "id"], suffixes=("_base", "_tuned"), sort=False)
     differ = pairs[pairs["prediction_base"] != pairs["prediction_tuned"]]

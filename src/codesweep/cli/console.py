@@ -19,7 +19,6 @@ if TYPE_CHECKING:
     from codesweep.tune.trial_board import TrialRow
 
 
-
 def _width() -> int | None:
     # A log file or a pipe has no width, and rich then assumes 80 columns, which wraps the
     # leaderboard's cells mid-word; our tables are laid out for 100. A terminal, or an
