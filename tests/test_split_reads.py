@@ -127,3 +127,16 @@ def test_rows_inside_a_row_group_come_in_key_order_too(tmp_path):
     write_split(directory, {"p.parquet": every[::-1]}, row_group_size=10)  # one group, reversed
     assert list(read_texts(str(directory))) == [r["text"] for r in every]
     assert texts(read_rows(str(directory), ["text"], "sha", 1, 2)) == [r["text"] for r in every[3:]]
+
+
+def test_a_direct_train_worker_gets_its_contiguous_share(sorted_split, monkeypatch):
+    """The Train worker's own rows come from `read_rows`' share, not from every world-th
+    row of a whole-split read."""
+    from codesweep.config.schema import DataConfig
+    from codesweep.train import ray_worker
+
+    directory, every = sorted_split
+    monkeypatch.setattr(examples, "split_dir", lambda prepared, data, split: str(directory))
+    monkeypatch.setattr(examples, "columns", lambda data: ["text"])
+    rows = list(ray_worker._train_rows(None, DataConfig(loader="direct"), rank=1, world=2))
+    assert rows == [row["text"] for row in every[15:]]
