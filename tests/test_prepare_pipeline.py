@@ -223,6 +223,26 @@ def test_large_splits_are_sorted_across_parts(prepared, tmp_path, monkeypatch):
     assert split_keys(spread.path) == split_keys(result.path)
 
 
+def test_a_split_in_pieces_gives_the_same_outputs(prepared, tmp_path, monkeypatch):
+    """A split sorted in one task comes back in several pieces (one per CPU at most) that
+    the task builders map over in parallel; pieces change neither the rows nor their order."""
+    from codesweep.corpus import ray_steps
+
+    root, result = prepared
+    monkeypatch.setattr(ray_steps, "SPLIT_PIECE_BYTES", 1)
+    pieces = prepare(recipe(execution={"min_rows_per_file": 1}), recipe_dir=root,
+                     cache_root=tmp_path / "cache")
+    assert len(list((pieces.path / "files" / "train").glob("*.parquet"))) > 1
+    assert split_keys(pieces.path) == split_keys(result.path)
+    for part in ("files/train", "files/validation", "tasks/completion/train",
+                 "tasks/completion/validation", "exclusions"):
+        key = "id" if "tasks" in part else "path"
+        ours, theirs = (pd.read_parquet(path / part).sort_values(key).reset_index(drop=True)
+                        for path in (pieces.path, result.path))
+        pd.testing.assert_frame_equal(ours, theirs)
+    assert pieces.manifest["tasks"] == result.manifest["tasks"]
+
+
 def test_row_groups_are_bounded_so_a_share_reads_few_of_them(prepared, tmp_path, monkeypatch):
     """A split sorted in one task is still written in ROW_GROUP_ROWS-row groups, so a direct
     loader's share of a large split is a few groups, not the whole part file."""

@@ -115,15 +115,16 @@ def read_block(batch: pd.DataFrame, cfg: PipelineConfig,
 
     Signatures serve near dedup, or, with it off, the count of near duplicates across splits.
     """
-    rows = filters.process_batch(batch, cfg.filters).reset_index(drop=True)
-    # each kept text is split into code words once, for both decontamination and MinHash
-    tokens = [code_words(text) if reason == KEPT else None
-              for text, reason in zip(rows["text"], rows["drop_reason"], strict=True)]
-    if bench is not None:
-        rows = decontam.mark_contaminated(rows, bench, cfg.decontam, tokens)
-    if cfg.tasks:  # counted per split by `build_tasks`; parsing here runs it in parallel
-        rows = blocks.with_extraction_status(rows)
-    return dedup.with_signatures(rows, cfg.dedup.shingle_size, cfg.dedup.num_perm, tokens)
+    with blocks.collector_paused():
+        rows = filters.process_batch(batch, cfg.filters).reset_index(drop=True)
+        # each kept text is split into code words once, for both decontamination and MinHash
+        tokens = [code_words(text) if reason == KEPT else None
+                  for text, reason in zip(rows["text"], rows["drop_reason"], strict=True)]
+        if bench is not None:
+            rows = decontam.mark_contaminated(rows, bench, cfg.decontam, tokens)
+        if cfg.tasks:  # counted per split by `build_tasks`; parsing here runs it in parallel
+            rows = blocks.with_extraction_status(rows)
+        return dedup.with_signatures(rows, cfg.dedup.shingle_size, cfg.dedup.num_perm, tokens)
 
 
 def decontaminate(state: PrepareState) -> None:
@@ -325,43 +326,71 @@ def pairs_across(found: dedup.NearClusters, *tables: pa.Table) -> tuple[int, str
 
 
 def write_outputs(state: PrepareState) -> None:
-    """files/<split>/ for each split (an empty split still gets a readable part), and
-    exclusions/: every dropped file with its stage, reason and detail."""
-    for split in SPLITS:  # a filter over the materialised rows: cheap to run again
-        table = pandas_map(state.final, blocks.split_table, split=split)
-        write_parquet(state, sorted_by(state, table, "sha", split),
-                      state.staging / "files" / split, FILES_SCHEMA)
-        state.split_sets[split] = table
-    parts = [ds.map_batches(blocks.exclusion_table, batch_format="pandas", batch_size=None)
-             for ds in (state.read, state.final)]
-    listed_drops = listing_drops(state.sources)
-    if listed_drops:
-        parts.append(ray.data.from_arrow(pa.Table.from_pylist(listed_drops,
-                                                              schema=EXCLUSIONS_SCHEMA)))
-    write_parquet(state, parts[0].union(*parts[1:]), state.staging / "exclusions",
+    """files/<split>/ for each split in sha order (an empty split still gets a readable
+    part), and exclusions/: every dropped file with its stage, reason and detail."""
+    final_blocks = state.final.to_arrow_refs()
+    for split in SPLITS:
+        directory = state.staging / "files" / split
+        if state.report["splits"][split]["bytes"] > SORTED_SPLIT_BYTES:
+            table = pandas_map(state.final, blocks.split_table, split=split)
+            write_parquet(state, table.sort("sha"), directory, FILES_SCHEMA)
+            state.split_sets[split] = table  # a filter over the materialised rows
+        else:
+            state.split_sets[split] = split_set(state, split, final_blocks)
+            write_parquet(state, state.split_sets[split], directory, FILES_SCHEMA)
+    tables = exclusions_of.remote(listing_drops(state.sources), *state.read.to_arrow_refs(),
+                                  *final_blocks)
+    write_parquet(state, ray.data.from_arrow_refs([tables]), state.staging / "exclusions",
                   EXCLUSIONS_SCHEMA)
 
 
-def sorted_by(state: PrepareState, ds: ray.data.Dataset, key: str,
-              split: str) -> ray.data.Dataset:
-    """`ds` in `key` order, so a direct loader finds its share of a split from the Parquet
-    footers and reads only those row groups (`train.examples.read_rows`). A split up to
-    SORTED_SPLIT_BYTES of files (its task examples are of the same order) is sorted in one
-    task: Ray Data's distributed sort samples the data, then shuffles it, seconds on 2 cores
-    even for a few MB."""
-    if state.report["splits"][split]["bytes"] > SORTED_SPLIT_BYTES:
-        return ds.sort(key)
-    return ray.data.from_arrow_refs([sorted_table.remote(key, *ds.to_arrow_refs())])
+# A split up to SORTED_SPLIT_BYTES of files is gathered and sorted by one task, in pieces of
+# about SPLIT_PIECE_BYTES (at most one per CPU) that the task builders then map over. Ray
+# Data's distributed sort samples the data, then shuffles it, seconds on 2 cores even for a
+# few MB; and a pass over a filter of every materialised block costs a task per block.
+SPLIT_PIECE_BYTES = 2 * 2**20
+
+
+def split_set(state: PrepareState, split: str, final_blocks: list) -> ray.data.Dataset:
+    """One split's kept files in sha order, as a few blocks in the object store, so a direct
+    loader finds its share of the written split from the Parquet footers and reads only
+    those row groups (`train.examples.read_rows`)."""
+    size = state.report["splits"][split]["bytes"]
+    cpus = int(ray.cluster_resources().get("CPU", 1))
+    pieces = max(1, min(cpus, -(-size // SPLIT_PIECE_BYTES)))
+    refs = split_in_order.options(num_returns=pieces).remote(split, pieces, *final_blocks)
+    return ray.data.from_arrow_refs([refs] if pieces == 1 else list(refs))
 
 
 @ray.remote
-def sorted_table(key: str, *tables: pa.Table) -> pa.Table:
-    """The tables concatenated, in `key` order. Blocks with no rows may have no columns
-    either (a builder's output on no files), so they are left out."""
-    filled = [table for table in tables if table.num_rows]
-    if not filled:
-        return tables[0] if tables else pa.table({})
-    return pa.concat_tables(filled).sort_by(key)
+def split_in_order(split: str, pieces: int, *tables: pa.Table) -> pa.Table | tuple:
+    """The kept files of `split` among working-row tables, in sha order, in `pieces` runs."""
+    rows = blocks.concat_filled([blocks.split_rows(table, split) for table in tables
+                                 if table.num_rows], FILES_SCHEMA.empty_table())
+    runs = blocks.sorted_pieces(rows, "sha", pieces)
+    return runs[0] if pieces == 1 else tuple(runs)
+
+
+@ray.remote
+def exclusions_of(listed: list[dict], *tables: pa.Table) -> pa.Table:
+    """Exclusion rows of the dropped working rows of the tables, then of the files the
+    listing dropped, read from the text-free columns alone."""
+    columns = ["repo", "path", "drop_reason", "drop_stage", "drop_detail"]
+    parts = [blocks.exclusion_table(table.select(columns).to_pandas()) for table in tables
+             if table.num_rows]
+    if listed:
+        parts.append(pa.Table.from_pylist(listed, schema=EXCLUSIONS_SCHEMA))
+    return pa.concat_tables(parts) if parts else EXCLUSIONS_SCHEMA.empty_table()
+
+
+@ray.remote
+def written_in_order(key: str, *tables: pa.Table) -> pa.Table:
+    """The rows of builder output that go to disk (`blocks.written_examples`), in `key`
+    order, as one table."""
+    written = [pa.Table.from_pandas(blocks.written_examples(table.to_pandas()),
+                                    preserve_index=False) for table in tables if table.num_rows]
+    rows = blocks.concat_filled(written, tables[0] if tables else pa.table({}))
+    return blocks.sorted_pieces(rows, key, 1)[0] if rows.num_rows else rows
 
 
 def write_parquet(state: PrepareState, ds: ray.data.Dataset, directory: Path,
@@ -480,7 +509,10 @@ def build_task_split(state: PrepareState, task: TaskConfig, split: str,
         earlier.example_blocks += example_blocks
     summary = examples_summary.remote(split, *example_blocks)
     directory = state.staging / "tasks" / task.output_name / split
-    written = sorted_by(state, pandas_map(examples, blocks.written_examples), "id", split)
+    if state.report["splits"][split]["bytes"] > SORTED_SPLIT_BYTES:
+        written = pandas_map(examples, blocks.written_examples).sort("id")
+    else:
+        written = ray.data.from_arrow_refs([written_in_order.remote("id", *example_blocks)])
     write_parquet(state, written, directory, schema)
     return ray.get(summary)
 
