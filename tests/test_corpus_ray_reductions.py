@@ -46,3 +46,21 @@ def test_extraction_summary_counts_files_per_split_and_status():
                       "hashes": [b"", b"", b""]})
     assert ray_steps.extraction_summary._function(facts, facts.slice(0, 1)) == {
         "train": {"ok": 2, "failed": 1}, "test": {"ok": 1}}
+
+
+def test_read_blocks_are_joined_in_order_into_about_one_per_cpu(ray_session):
+    """Later passes pay a task per block, so the read pass's small blocks are joined, in
+    order, into one per CPU, or more when each would hold over COALESCED_BLOCK_BYTES."""
+    import ray
+    import ray.data
+
+    frames = [pd.DataFrame({"path": [f"{n}.py"], "detail": [None if n % 2 else "x"]})
+              for n in range(10)]
+    read = ray.data.from_pandas(frames).materialize()
+    cpus = int(ray.cluster_resources()["CPU"])
+    assert 1 < cpus < 10
+    joined = ray_steps.coalesced(read, source_bytes=1000)
+    assert joined.num_blocks() == cpus
+    assert joined.to_pandas()["path"].tolist() == [f"{n}.py" for n in range(10)]
+    assert ray_steps.coalesced(read, ray_steps.COALESCED_BLOCK_BYTES * 8).num_blocks() == 8
+    assert ray_steps.coalesced(read, ray_steps.COALESCED_BLOCK_BYTES * 20) is read

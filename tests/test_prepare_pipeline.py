@@ -257,3 +257,42 @@ def test_row_groups_are_bounded_so_a_share_reads_few_of_them(prepared, tmp_path,
     assert groups is not None and len(groups) > 2
     assert max(group.num_rows for group in groups) == 4
     assert split_keys(grouped.path) == split_keys(result.path)
+
+
+def test_group_bys_shuffled_by_shard_give_the_same_results(prepared, tmp_path, monkeypatch):
+    """Past GROUP_IN_ONE_TASK_FILES the dedup and leakage group-bys shuffle by shard; below,
+    one task groups all the keys. Both find the same duplicates and write the same rows."""
+    from codesweep.corpus import ray_steps
+
+    root, result = prepared
+    monkeypatch.setattr(ray_steps, "GROUP_IN_ONE_TASK_FILES", 0)
+    shuffled = prepare(recipe(), recipe_dir=root, cache_root=tmp_path / "cache")
+    for section in ("counts", "exact_dedup", "near_dedup", "leakage_check", "tasks"):
+        assert shuffled.manifest[section] == result.manifest[section], section
+    for part in ("files/train", "exclusions"):
+        ours, theirs = (pd.read_parquet(path / part).sort_values("path").reset_index(drop=True)
+                        for path in (shuffled.path, result.path))
+        pd.testing.assert_frame_equal(ours, theirs)
+
+
+@pytest.mark.parametrize("one_task_files", [50_000, -1])
+def test_a_content_hash_in_two_splits_fails_the_leakage_check(ray_session, monkeypatch,
+                                                               one_task_files):
+    import ray.data
+
+    from codesweep.corpus import ray_steps
+    from codesweep.corpus.steps import PrepareState
+    from codesweep.drops import KEPT
+
+    monkeypatch.setattr(ray_steps, "GROUP_IN_ONE_TASK_FILES", one_task_files)
+    state = PrepareState(recipe(), [], None, Path("."), partitions=2)
+    rows = pd.DataFrame({"sha": ["a1" * 32, "b2" * 32, "a1" * 32, "c3" * 32],
+                         "split": ["train", "train", "test", "validation"],
+                         "drop_reason": [KEPT] * 4})
+    state.final = ray.data.from_pandas(rows.iloc[[1, 3]])
+    ray_steps.leakage_check(state)
+    assert state.report["leakage_check"].startswith("passed: no content sha in two splits")
+    state.final = ray.data.from_pandas([rows.iloc[:2], rows.iloc[2:]])
+    with pytest.raises(CodesweepError,
+                       match=r"^split leakage check failed: a1a1a1a1a1a1 in test,train$"):
+        ray_steps.leakage_check(state)

@@ -105,7 +105,35 @@ def read_and_filter(state: PrepareState) -> None:
     per_batch = state.config.execution.files_per_batch
     blocks_wanted = max(1, -(-len(listing) // per_batch))
     ds = ray.data.from_items(listing, override_num_blocks=blocks_wanted)
-    state.read = pandas_map(ds, read_block, cfg=state.config, bench=state.bench).materialize()
+    read = pandas_map(ds, read_block, cfg=state.config, bench=state.bench).materialize()
+    state.read = coalesced(read, sum(int(row["size"]) for row in listing))
+
+
+# Reading wants small batches (`files_per_batch`: parallel, even work); every later pass is
+# light per row and pays a task per block, so the read blocks are joined into about one per
+# CPU, each up to about COALESCED_BLOCK_BYTES of source (Ray Data's own block target is
+# 128 MB). On the standard library and 2 cores: 13 read blocks, 4 blocks after.
+COALESCED_BLOCK_BYTES = 64 * 2**20
+
+
+def coalesced(ds: ray.data.Dataset, source_bytes: int) -> ray.data.Dataset:
+    """A materialised dataset's blocks joined in order into fewer blocks (see above)."""
+    refs = ds.to_arrow_refs()
+    cpus = int(ray.cluster_resources().get("CPU", 1))
+    wanted = max(cpus, -(-source_bytes // COALESCED_BLOCK_BYTES))
+    if len(refs) <= wanted:
+        return ds
+    bounds = [len(refs) * number // wanted for number in range(wanted + 1)]
+    return ray.data.from_arrow_refs([joined_tables.remote(*refs[start:end])
+                                     for start, end in zip(bounds, bounds[1:], strict=False)])
+
+
+@ray.remote
+def joined_tables(*tables: pa.Table) -> pa.Table:
+    """The tables concatenated in order (their schemas unified: a block's column of nulls
+    joins another's strings)."""
+    filled = [table for table in tables if table.num_rows] or list(tables[:1])
+    return pa.concat_tables(filled, promote_options="permissive")
 
 
 def read_block(batch: pd.DataFrame, cfg: PipelineConfig,
@@ -150,11 +178,39 @@ def exact_dedup(state: PrepareState) -> None:
         state.deduped = pandas_map(kept, dedup.apply_exact_marks, drops={}, counts={})
         return
     keys = pandas_map(state.read, dedup.exact_keys, shards=state.partitions)
-    marks = keys.groupby("shard", num_partitions=state.partitions).map_groups(
-        dedup.exact_marks, batch_format="pandas").materialize()
-    lookups, histogram = join_exact_marks.remote(*marks.to_arrow_refs())
+    lookups, histogram = join_exact_marks.remote(*by_shard(state, keys, dedup.exact_marks))
     state.report["exact_dedup"] = ray.get(histogram)
     state.deduped = pandas_map(kept, apply_exact, marks=lookups)
+
+
+# Up to this many listed files, a group-by's text-free keys (a few hundred bytes per file)
+# are grouped in one task: Ray Data's shuffle (sample, map, reduce, then a task per group)
+# cost about a second per group-by on 2 cores for the standard library, for data that fits
+# in one task many times over. Larger corpora shuffle by `shard`.
+GROUP_IN_ONE_TASK_FILES = 50_000
+
+
+def by_shard(state: PrepareState, keys: ray.data.Dataset, fn: Any,
+             **kwargs: Any) -> list[ray.ObjectRef]:
+    """`fn` over the rows of `keys` grouped by their `shard`: the object references of its
+    results. Every `fn` here is correct on any union of shards (each groups by the key the
+    shard is a hash of), so the one-task path calls it once on all the rows."""
+    listed = sum(len(source.files) for source in state.sources)
+    if listed <= GROUP_IN_ONE_TASK_FILES:
+        return [all_groups.remote(fn, kwargs, *keys.materialize().to_arrow_refs())]
+    grouped = keys.groupby("shard", num_partitions=state.partitions)
+    return grouped.map_groups(fn, batch_format="pandas",
+                              fn_kwargs=kwargs or None).materialize().to_arrow_refs()
+
+
+@ray.remote
+def all_groups(fn: Any, kwargs: dict[str, Any], *tables: pa.Table) -> pa.Table:
+    """`fn` on the concatenated rows of the tables (see `by_shard`)."""
+    filled = [table for table in tables if table.num_rows]
+    if not filled:
+        return pa.table({})
+    result = fn(pa.concat_tables(filled).to_pandas(), **kwargs)
+    return pa.Table.from_pandas(result, preserve_index=False)
 
 
 @ray.remote(num_returns=2)
@@ -208,11 +264,8 @@ def near_clusters_of(state: PrepareState, ds: ray.data.Dataset
     texts = pandas_map(ds, kept_rows).select_columns(["repo", "path", "sig"])
     bands = pandas_map(texts, dedup.band_rows, threshold=cfg.threshold,
                        num_perm=cfg.num_perm, size=cfg.shingle_size, shards=state.partitions)
-    grouped = bands.groupby("shard", num_partitions=state.partitions)
-    shard_pairs: Any = dedup.shard_pairs  # Ray's stub does not know fn_kwargs' extra arguments
-    pairs = grouped.map_groups(shard_pairs, batch_format="pandas",
-                               fn_kwargs={"threshold": cfg.threshold}).materialize()
-    found, histogram = join_pairs.remote(*pairs.to_arrow_refs())
+    pairs = by_shard(state, bands, dedup.shard_pairs, threshold=cfg.threshold)
+    found, histogram = join_pairs.remote(*pairs)
     return found, ray.get(histogram)
 
 
@@ -277,8 +330,9 @@ def ledger_of(read_blocks: int, *tables: pa.Table) -> pd.DataFrame:
 def leakage_check(state: PrepareState) -> None:
     """Prove that no content hash sits in two splits (a guard against dedup bugs)."""
     pairs = pandas_map(state.final, blocks.distinct_sha_split, shards=state.partitions)
-    leaks = pairs.groupby("shard", num_partitions=state.partitions).map_groups(
-        blocks.leaking_in_shard, batch_format="pandas").take(5)
+    # the leaking hashes alone come back (none when the splits are sound)
+    leaks = [row for table in ray.get(by_shard(state, pairs, blocks.leaking_in_shard))
+             for row in table.to_pylist()][:5]
     if leaks:
         shown = ", ".join(f"{row['sha'][:12]} in {row['splits']}" for row in leaks)
         raise CodesweepError(f"split leakage check failed: {shown}")
