@@ -64,3 +64,21 @@ def test_read_blocks_are_joined_in_order_into_about_one_per_cpu(ray_session):
     assert joined.to_pandas()["path"].tolist() == [f"{n}.py" for n in range(10)]
     assert ray_steps.coalesced(read, ray_steps.COALESCED_BLOCK_BYTES * 8).num_blocks() == 8
     assert ray_steps.coalesced(read, ray_steps.COALESCED_BLOCK_BYTES * 20) is read
+
+
+def test_read_batches_cover_the_listing_in_order_with_even_bytes():
+    """The read pass's batches are contiguous runs of the listing, a multiple of the CPUs,
+    each within one file of an equal share of the bytes, so no last batch works alone."""
+    import random
+
+    rng = random.Random(0)
+    listing = [{"size": int(rng.lognormvariate(8, 1.5))} for _ in range(794)]
+    batches = ray_steps.read_batches(listing, files_per_batch=64, cpus=4)
+    assert len(batches) == 16  # 13 batches of 64 files, rounded up to a multiple of 4
+    assert [start for start, _ in batches] == [0] + [end for _, end in batches[:-1]]
+    assert batches[-1][1] == len(listing)
+    weights = [sum(row["size"] + 1 for row in listing[start:end]) for start, end in batches]
+    share, largest = sum(weights) / len(batches), max(row["size"] + 1 for row in listing)
+    assert max(weights) <= share + largest and min(weights) >= share - largest
+    assert ray_steps.read_batches(listing[:3], files_per_batch=64, cpus=4) == [(0, 1), (1, 2),
+                                                                                (2, 3)]
