@@ -25,8 +25,7 @@ def listing(tmp_path) -> pd.DataFrame:
 
 
 def test_read_block_equals_the_steps_one_after_another(tmp_path) -> None:
-    config = PipelineConfig(name="t", sources=[{"path": "."}],
-                            tasks=[{"builder": "completion"}])
+    config = PipelineConfig(name="t", sources=[{"path": "."}], tasks=[{"builder": "fim"}])
     bench = decontam.BenchmarkIndex(ngram=10)
     bench.add("item", GOOD[:80])
     out = read_block(listing(tmp_path), config, bench)
@@ -44,3 +43,18 @@ def test_extraction_counts_match_the_task_module() -> None:
                           "split": ["train", "train", "test"], "drop_reason": [""] * 3})
     counted = blocks.extraction_counts(blocks.with_extraction_status(kept_rows(files)))
     assert counted.equals(extraction.status_counts(files))
+
+
+def test_line_tasks_alone_parse_nothing(tmp_path) -> None:
+    """Extraction status counts functions lost to parse errors; a recipe whose tasks only
+    read lines (completion) does not parse its files for it."""
+    from codesweep.corpus.ray_steps import counts_extraction
+
+    config = PipelineConfig(name="t", sources=[{"path": "."}],
+                            tasks=[{"builder": "completion"}])
+    assert not counts_extraction(config)
+    out = read_block(listing(tmp_path), config, None)
+    assert "extraction" not in out.columns and len(out) == 3
+    both = config.model_copy(update={"tasks": [*config.tasks, *PipelineConfig(
+        name="t", sources=[{"path": "."}], tasks=[{"builder": "text_to_code"}]).tasks]})
+    assert counts_extraction(both)

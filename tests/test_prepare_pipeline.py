@@ -95,6 +95,7 @@ def test_counts_per_stage_and_reason(prepared):
     assert result.manifest["near_dedup"]["cluster_sizes"] == {"2": 1}
     assert result.manifest["exact_dedup"]["cluster_sizes"] == {"2": 1}
     assert result.manifest["leakage_check"].startswith("passed")
+    assert "extraction" not in result.manifest  # completion parses no functions
     assert not result.reused
 
 

@@ -189,8 +189,9 @@ def kept_file_facts(batch: pd.DataFrame, hash_splits: list[str]) -> pd.DataFrame
     kept = batch[batch["drop_reason"] == KEPT]
     hashes = [leakage.shingle_hashes(str(text)).tobytes() if split in hash_splits else b""
               for text, split in zip(kept["text"], kept["split"], strict=True)]
+    status = kept["extraction"] if "extraction" in kept.columns else pd.Series("", kept.index)
     return pd.DataFrame({"split": kept["split"].astype(str).to_numpy(),
-                         "status": kept["extraction"].astype(str).to_numpy(),
+                         "status": status.astype(str).to_numpy(),
                          "hashes": pd.Series(hashes, dtype=object).to_numpy()},
                         columns=["split", "status", "hashes"])
 

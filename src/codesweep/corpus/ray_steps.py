@@ -105,9 +105,10 @@ def read_and_filter(state: PrepareState) -> None:
         raise CodesweepError(no_files_message(state.sources))
     cpus = int(ray.cluster_resources().get("CPU", 1))
     batches = read_batches(listing, state.config.execution.files_per_batch, cpus)
-    ds = ray.data.from_pandas([pd.DataFrame(listing[start:end]) for start, end in batches])
-    read = pandas_map(ds, read_block, cfg=state.config, bench=state.bench).materialize()
-    state.read = coalesced(read, sum(int(row["size"]) for row in listing))
+    # plain tasks: Ray Data's executor ramps up to the task slots (see `mapped_blocks`)
+    batch_refs = [ray.put(pa.Table.from_pylist(listing[start:end])) for start, end in batches]
+    refs = mapped_blocks(batch_refs, read_block, cfg=state.config, bench=ray.put(state.bench))
+    state.read = coalesced(refs, sum(int(row["size"]) for row in listing))
 
 
 # Reading wants small batches (`files_per_batch`: parallel, even work); every later pass is
@@ -117,16 +118,15 @@ def read_and_filter(state: PrepareState) -> None:
 COALESCED_BLOCK_BYTES = 64 * 2**20
 
 
-def coalesced(ds: ray.data.Dataset, source_bytes: int) -> ray.data.Dataset:
-    """A materialised dataset's blocks joined in order into fewer blocks (see above)."""
-    refs = ds.to_arrow_refs()
+def coalesced(refs: list, source_bytes: int) -> ray.data.Dataset:
+    """Blocks joined in order into fewer blocks (see above), as a dataset."""
     cpus = int(ray.cluster_resources().get("CPU", 1))
     wanted = max(cpus, -(-source_bytes // COALESCED_BLOCK_BYTES))
-    if len(refs) <= wanted:
-        return ds
-    bounds = [len(refs) * number // wanted for number in range(wanted + 1)]
-    return ray.data.from_arrow_refs([joined_tables.remote(*refs[start:end])
-                                     for start, end in zip(bounds, bounds[1:], strict=False)])
+    if len(refs) > wanted:
+        bounds = [len(refs) * number // wanted for number in range(wanted + 1)]
+        refs = [joined_tables.remote(*refs[start:end])
+                for start, end in zip(bounds, bounds[1:], strict=False)]
+    return ray.data.from_arrow_refs(refs)
 
 
 @ray.remote
@@ -167,9 +167,16 @@ def read_block(batch: pd.DataFrame, cfg: PipelineConfig,
                   for text, reason in zip(rows["text"], rows["drop_reason"], strict=True)]
         if bench is not None:
             rows = decontam.mark_contaminated(rows, bench, cfg.decontam, tokens)
-        if cfg.tasks:  # counted per split by `build_tasks`; parsing here runs it in parallel
+        if counts_extraction(cfg):  # counted per split by `build_tasks`; parsed in parallel here
             rows = blocks.with_extraction_status(rows)
         return dedup.with_signatures(rows, cfg.dedup.shingle_size, cfg.dedup.num_perm, tokens)
+
+
+def counts_extraction(cfg: PipelineConfig) -> bool:
+    """Whether prepare counts files per extraction status: some task extracts functions."""
+    from codesweep.tasks.registry import parses_functions
+
+    return parses_functions([task.builder for task in cfg.tasks])
 
 
 def decontaminate(state: PrepareState) -> None:
@@ -487,7 +494,8 @@ def build_tasks(state: PrepareState) -> None:
     hash_splits = list(SPLITS[:-1]) if state.config.dedup.examples else []
     file_blocks = mapped_blocks(state.final.to_arrow_refs(), blocks.kept_file_facts,
                                 hash_splits=hash_splits)
-    state.report["extraction"] = ray.get(extraction_summary.remote(*file_blocks))
+    if counts_extraction(state.config):
+        state.report["extraction"] = ray.get(extraction_summary.remote(*file_blocks))
     file_blocks = file_blocks if hash_splits else []
     report: dict[str, dict[str, Any]] = {}
     for task in state.config.tasks:
@@ -558,9 +566,10 @@ def build_reference(splits: list[str], *tables: pa.Table) -> leakage.Reference:
 
 def mapped_blocks(refs: list, fn: Any, **kwargs: Any) -> list:
     """`fn` over each block (pandas in, pandas or Arrow out) as a plain task per block, all
-    started at once. Ray Data's executor ran the four blocks of the task step's passes one
-    after another (it sizes its first task's output before it starts more), about 1.5 s of
-    one busy worker in the standard library's prepare."""
+    started at once; keyword arguments that are object references reach `fn` as their
+    values. Ray Data's executor ramps up to the task slots: it ran the four blocks of each
+    task-step pass one after another, about 1.5 s of one busy worker in the standard
+    library's prepare, and the read pass's first wave waited on it too."""
     return [mapped_block.remote(fn, kwargs, ref) for ref in refs]
 
 
@@ -569,17 +578,11 @@ def mapped_block(fn: Any, kwargs: dict[str, Any], table: pa.Table) -> pa.Table:
     """One block of `mapped_blocks`; a block with no rows stays as it is."""
     if not table.num_rows:
         return table
-    result = fn(table.to_pandas(), **kwargs)
+    values = {name: ray.get(value) if isinstance(value, ray.ObjectRef) else value
+              for name, value in kwargs.items()}
+    result = fn(table.to_pandas(), **values)
     return result if isinstance(result, pa.Table) else pa.Table.from_pandas(
         result, preserve_index=False)
-
-
-def task_examples(batch: pd.DataFrame, reference: ray.ObjectRef | None,
-                  **kwargs: Any) -> pa.Table:
-    """`blocks.task_examples` with the reference fetched from the object store (shared
-    memory, not a copy per task)."""
-    return blocks.task_examples(batch, reference=None if reference is None else ray.get(reference),
-                                **kwargs)
 
 
 def build_task_split(state: PrepareState, task: TaskConfig, split: str,
@@ -590,7 +593,7 @@ def build_task_split(state: PrepareState, task: TaskConfig, split: str,
     cfg = state.config.dedup
     reference = earlier.reference() if cfg.examples else None
     example_blocks = mapped_blocks(
-        state.split_sets[split], task_examples, builder=task.builder, params=task.params,
+        state.split_sets[split], blocks.task_examples, builder=task.builder, params=task.params,
         seed=state.config.seed, reference=reference, min_containment=cfg.example_containment,
         tail_chars=cfg.example_tail_chars, with_hashes=cfg.examples)
     if cfg.examples:
