@@ -177,6 +177,11 @@ def print_size(scale: int, files: int, size: int, results: dict[str, dict]) -> N
     steps = median_timings(results["ray"]["timings"])
     print("      ray steps (median s): "
           + ", ".join(f"{step} {value:.2f}" for step, value in steps.items()), flush=True)
+    # the first Ray run also starts the workers' processes and imports (a command's prepare
+    # always does); later runs find them
+    print("      runs (s): " + "; ".join(
+        f"{kind} " + ", ".join(f"{value:.2f}" for value in results[kind]["seconds"])
+        for kind in IMPLS), flush=True)
 
 
 def main() -> None:

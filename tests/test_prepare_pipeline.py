@@ -276,7 +276,7 @@ def test_group_bys_shuffled_by_shard_give_the_same_results(prepared, tmp_path, m
         pd.testing.assert_frame_equal(ours, theirs)
 
 
-@pytest.mark.parametrize("one_task_files", [50_000, -1])
+@pytest.mark.parametrize("one_task_files", [20_000, -1])
 def test_a_content_hash_in_two_splits_fails_the_leakage_check(ray_session, monkeypatch,
                                                                one_task_files):
     import ray.data

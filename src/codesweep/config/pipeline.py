@@ -171,7 +171,8 @@ class TaskConfig(Section):
 class ExecutionConfig(Section):
     """How the work spreads over Ray; defaults suit a laptop and scale on a cluster."""
 
-    files_per_batch: int = Field(64, ge=1, description="files per Ray Data batch (64)")
+    files_per_batch: int = Field(64, ge=1, description="files per read task, on average (64): "
+                                 "batches hold equal shares of the bytes")
     min_rows_per_file: int = Field(
         2000, ge=1, description="rows per output Parquet file at least, so outputs are few (2000)")
 

@@ -1,16 +1,18 @@
-"""The steps of `prepare` on Ray Data, one function per step (`corpus.steps` names and orders
+"""The steps of `prepare` on Ray, one function per step (`corpus.steps` names and orders
 them), each reading and extending the shared `PrepareState`.
 
 Materialisation points are chosen so no step re-reads the sources and texts cross process
 boundaries as rarely as possible: after the one read pass (read & filter, decontamination,
-MinHash signatures and extraction status fused into one task per block; used for counts,
-exclusions and dedup) and after splitting (used for the writes, checks and task builders).
-Each task split is one more materialised pass (build, mark, hash its examples).
-The dedup group-bys shuffle text-free projections (hashes, band keys, signatures). What the
-steps pass on (dedup marks, near-duplicate clusters, the leakage references of the eval
-splits) is gathered by a task from materialised blocks and stays in the object store, where
-the maps fetch it; the driver gets counts and histograms, so its memory does not grow with
-the corpus that way.
+MinHash signatures and extraction status fused into one task per batch; used for counts,
+exclusions and dedup, its blocks then joined into about one per CPU) and after splitting
+(each split gathered and sorted by one task, in a few pieces the task builders map over).
+Each task split is one more pass that builds, marks and hashes its examples.
+Passes over a few blocks run as plain Ray tasks, all started at once; the passes between run
+on Ray Data. Group-bys of small corpora run in one task, larger ones shuffle text-free
+projections (hashes, band keys, signatures). What the steps pass on (dedup marks,
+near-duplicate clusters, the leakage references of the eval splits) is gathered by a task
+from materialised blocks and stays in the object store, where the maps fetch it; the driver
+gets counts and histograms, so its memory does not grow with the corpus that way.
 """
 
 from __future__ import annotations
@@ -207,11 +209,12 @@ def exact_dedup(state: PrepareState) -> None:
     state.deduped = pandas_map(kept, apply_exact, marks=lookups)
 
 
-# Up to this many listed files, a group-by's text-free keys (a few hundred bytes per file)
-# are grouped in one task: Ray Data's shuffle (sample, map, reduce, then a task per group)
-# cost about a second per group-by on 2 cores for the standard library, for data that fits
-# in one task many times over. Larger corpora shuffle by `shard`.
-GROUP_IN_ONE_TASK_FILES = 50_000
+# Up to this many listed files, a group-by's text-free keys are grouped in one task: Ray
+# Data's shuffle (sample, map, reduce, then a task per group) cost about a second per
+# group-by on 2 cores for the standard library. The largest keys are near dedup's band rows,
+# each file's signature once per band: about 8 KB per file at 128 permutations (14 bands),
+# so 160 MB at the limit. Larger corpora shuffle by `shard`.
+GROUP_IN_ONE_TASK_FILES = 20_000
 
 
 def by_shard(state: PrepareState, keys: ray.data.Dataset, fn: Any,
