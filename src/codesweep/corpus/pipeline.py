@@ -1,6 +1,6 @@
 """`prepare`: sources -> read & filter -> decontaminate -> exact dedup -> near dedup -> split
 -> task builders (eval examples found in earlier splits dropped) -> Parquet + manifest, on
-Ray Data, cached by a content hash of the inputs.
+Ray (tasks and Ray Data), cached by a content hash of the inputs.
 The steps, their names and their order are `codesweep.corpus.steps`.
 
 Public contract (other stages depend on it):
@@ -107,7 +107,7 @@ def build(config: PipelineConfig, sources: list, bench: BenchmarkIndex | None, k
 
 def run_on_ray(config: PipelineConfig, sources: list, bench: BenchmarkIndex | None,
                staging: Path, timer: StepTimer) -> dict[str, Any]:
-    """Run every step of the pipeline on Ray Data into `staging`; return the manifest's
+    """Run every step of the pipeline on Ray into `staging`; return the manifest's
     counts."""
     from codesweep.corpus import ray_steps
     from codesweep.ray_runtime import ensure_ray

@@ -3,7 +3,7 @@
 A step is any callable `step(state) -> None` that reads what earlier steps left on the
 `PrepareState` (datasets, counts) and adds its own. Steps are registered by name in `STEPS`
 (lazy targets, so listing them imports no Ray) and run in `PIPELINE` order, each timed under
-its name in the manifest's `timings`. The Ray Data implementations are in
+its name in the manifest's `timings`. The Ray implementations are in
 `codesweep.corpus.ray_steps`; the per-block functions they map are in `codesweep.corpus.blocks`.
 """
 
@@ -24,7 +24,8 @@ from codesweep.registry import Registry
 @dataclass
 class PrepareState:
     """What the steps of one prepare share: the inputs, the staging directory, the datasets
-    handed from step to step (Ray Data datasets), and the manifest sections being filled."""
+    handed from step to step (Ray Data datasets, or object references to their blocks), and
+    the manifest sections being filled."""
 
     config: PipelineConfig
     sources: list[ResolvedSource]
@@ -38,7 +39,7 @@ class PrepareState:
     near: Any = None  # object-store reference to near dedup's `dedup.NearClusters`
     near_found: bool = False  # whether near dedup found any pair
     final: Any = None  # kept and dropped rows, marked and split
-    split_sets: dict[str, Any] = field(default_factory=dict)  # split -> its files dataset
+    split_sets: dict[str, Any] = field(default_factory=dict)  # split -> its files' blocks
 
 
 class Step(Protocol):
