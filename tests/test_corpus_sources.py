@@ -103,3 +103,27 @@ def test_listing_hash_is_the_same_for_a_fresh_copy_of_the_same_files(tmp_path):
     os.utime(second / "sub" / "b.py", ns=(2_000_000_000, 2_000_000_000))
     [edited] = resolve_sources(config(path="repo"), second.parent, tmp_path)
     assert edited.revision != one.revision
+
+
+def test_directories_an_exclude_takes_whole_are_not_walked(tmp_path, monkeypatch):
+    """An exclude glob ending in `/**` prunes its directories: the standard library's
+    listing walked every file of site-packages and the test suites to skip them one by one."""
+    from codesweep.corpus import sources
+
+    repo = tmp_path / "repo"
+    for name in ["keep.py", "pkg/keep.py", "pkg/test/t.py", "vendor/lib/v.py",
+                 "vendor/lib/deep/w.py", "vendorish/x.py"]:
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        (repo / name).write_text("x\n")
+    walked = []
+    real_walk = os.walk
+
+    def spying_walk(top, **kwargs):
+        for dirpath, dirnames, filenames in real_walk(top, **kwargs):
+            walked.append(os.path.relpath(dirpath, repo))
+            yield dirpath, dirnames, filenames
+
+    monkeypatch.setattr(sources.os, "walk", spying_walk)
+    files, _ = listing(tmp_path, path="repo", exclude=["vendor/**", "**/test/**"])
+    assert sorted(files) == ["keep.py", "pkg/keep.py", "vendorish/x.py"]
+    assert sorted(walked) == [".", "pkg", "vendorish"]

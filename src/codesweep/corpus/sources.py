@@ -100,15 +100,21 @@ def walk_candidates(root: Path, includes: list[str], excludes: list[str]):
     """Yield (relative path, absolute path) of files under root selected by the globs.
 
     Directory symlinks are listed by os.walk but not entered (followlinks=False), so a
-    symlink loop cannot recurse; `.git` directories are pruned.
+    symlink loop cannot recurse; `.git` directories are pruned, and so are directories an
+    exclude glob ending in `/**` takes whole: the standard library's listing walked 50,724
+    files (site-packages, test suites) to keep 278, 2 s of the quickstart's prepare.
     """
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        dirnames[:] = sorted(d for d in dirnames if d != ".git")
+    whole_dirs = [pattern for pattern in excludes if pattern.endswith("/**")]
+    top = str(root)
+    for dirpath, dirnames, filenames in os.walk(top, followlinks=False):
+        # relative paths by slicing: os.path.relpath per file was most of the walk's time
+        prefix = "" if dirpath == top else dirpath[len(top) + 1:].replace(os.sep, "/") + "/"
+        dirnames[:] = sorted(d for d in dirnames if d != ".git"
+                             and not matches_any(f"{prefix}{d}/", whole_dirs))
         for filename in sorted(filenames):
-            absolute = os.path.join(dirpath, filename)
-            relative = os.path.relpath(absolute, root).replace(os.sep, "/")
+            relative = prefix + filename
             if matches_any(relative, includes) and not matches_any(relative, excludes):
-                yield relative, absolute
+                yield relative, os.path.join(dirpath, filename)
 
 
 def symlink_problem(absolute: str, root: Path) -> tuple[str, str] | None:
