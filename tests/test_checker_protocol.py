@@ -145,3 +145,43 @@ def test_helpers_come_from_the_benchmark_not_the_sample() -> None:
     assert result.passed, result
     result = _run(_problem(test, prompt), "    return 1\n\ndef helper(v):\n    return 4\n")
     assert not result.passed, result
+
+
+def test_tests_parse_safely_from_the_runners_threads() -> None:
+    """The runner checks samples in threads. CPython 3.11's AST builder shares its recursion
+    depth between threads, so a finalizer run by the collector mid-parse let another thread
+    parse too and the first failed with a SystemError; the checker parses one at a time."""
+    import sys
+    import threading
+
+    from codesweep.execution import checker
+
+    class Finalized:
+        def __del__(self) -> None:
+            sum(range(50))
+
+    test = "def check(candidate):\n" + "".join(
+        f"    assert candidate({n}) == [{n}, ({n}, {{'k': {n}}})]\n" for n in range(40))
+    errors: list[str] = []
+
+    def parse_many(worker: int) -> None:
+        for n in range(150):
+            first, second = Finalized(), Finalized()  # a cycle only the collector frees
+            first.other, second.other = second, first
+            try:
+                checker._parse(f"{test}# {worker} {n}\n")  # distinct: not from the cache
+            except SystemError as exc:
+                errors.append(str(exc))
+                return
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as the interpreter allows
+    try:
+        threads = [threading.Thread(target=parse_many, args=(n,)) for n in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert errors == []

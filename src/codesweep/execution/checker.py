@@ -29,6 +29,7 @@ import ast
 import builtins
 import functools
 import socket
+import threading
 import time
 from dataclasses import dataclass
 from typing import NoReturn
@@ -94,9 +95,17 @@ def _parse_test(problem: dict) -> ast.Module:
                              f"(line {exc.lineno}: {exc.msg})") from None
 
 
+# One parse at a time. CPython 3.11's AST builder keeps its recursion depth in state every
+# thread shares; the collector can run a finalizer mid-build, the runner's other thread then
+# parses too, and the first one fails with "SystemError: AST constructor recursion depth
+# mismatch" (python/cpython#106905 and its reports). Seen in a full test run on 2 cores.
+_PARSE_LOCK = threading.Lock()
+
+
 @functools.lru_cache(maxsize=1024)
 def _parse(source: str) -> ast.Module:
-    return ast.parse(source)
+    with _PARSE_LOCK:
+        return ast.parse(source)
 
 
 def helper_code(problem: dict):
