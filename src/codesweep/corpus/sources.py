@@ -106,9 +106,10 @@ def walk_candidates(root: Path, includes: list[str], excludes: list[str]):
     """
     whole_dirs = [pattern for pattern in excludes if pattern.endswith("/**")]
     top = str(root)
+    skip = len(os.path.join(top, ""))  # the root and its separator ("/" alone for "/")
     for dirpath, dirnames, filenames in os.walk(top, followlinks=False):
         # relative paths by slicing: os.path.relpath per file was most of the walk's time
-        prefix = "" if dirpath == top else dirpath[len(top) + 1:].replace(os.sep, "/") + "/"
+        prefix = "" if dirpath == top else dirpath[skip:].replace(os.sep, "/") + "/"
         dirnames[:] = sorted(d for d in dirnames if d != ".git"
                              and not matches_any(f"{prefix}{d}/", whole_dirs))
         for filename in sorted(filenames):
