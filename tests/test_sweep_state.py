@@ -108,6 +108,8 @@ def test_trial_directories_no_finished_trial_owns_are_removed(tmp_path: Path) ->
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_signals_ask_tune_to_stop_through_sigusr1(signum: int) -> None:
     received: list[int] = []
+    # a shell's background job starts with SIGINT ignored: restored means as it was before
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGUSR1)}
     with stop_on_signals() as stopped:
         assert os.environ["TUNE_DISABLE_SIGINT_HANDLER"] == "1"
         # what Tune's loop installs while it runs
@@ -117,8 +119,7 @@ def test_signals_ask_tune_to_stop_through_sigusr1(signum: int) -> None:
         assert received == [signal.SIGUSR1]
         with pytest.raises(KeyboardInterrupt):  # a second signal does not wait
             os.kill(os.getpid(), signum)
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
-    assert signal.getsignal(signal.SIGUSR1) is signal.SIG_DFL
+    assert {sig: signal.getsignal(sig) for sig in before} == before
     assert "TUNE_DISABLE_SIGINT_HANDLER" not in os.environ
 
 
