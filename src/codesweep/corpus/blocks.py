@@ -35,12 +35,6 @@ def collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def split_table(batch: pd.DataFrame, split: str) -> pa.Table:
-    """The kept rows of one split, as a table with the documented files schema."""
-    rows = batch[(batch["drop_reason"] == KEPT) & (batch["split"] == split)]
-    return pa.Table.from_pandas(rows[FILE_COLUMNS], schema=FILES_SCHEMA, preserve_index=False)
-
-
 def sorted_pieces(table: pa.Table, key: str, pieces: int) -> list[pa.Table]:
     """A table's rows in `key` order, cut into `pieces` contiguous runs of near-equal size.
 
@@ -59,8 +53,7 @@ def concat_filled(tables: list[pa.Table], empty: pa.Table) -> pa.Table:
 
 
 def split_rows(table: pa.Table, split: str) -> pa.Table:
-    """The kept rows of one split of a working-row table, with the documented files schema
-    (Arrow throughout: `split_table` without the round trip through pandas)."""
+    """The kept rows of one split of a working-row table, with the documented files schema."""
     wanted = pc.and_(pc.equal(table["drop_reason"], KEPT), pc.equal(table["split"], split))
     return table.filter(wanted).select(FILE_COLUMNS).cast(FILES_SCHEMA)
 

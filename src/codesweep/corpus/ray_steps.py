@@ -78,9 +78,14 @@ SORTED_SPLIT_BYTES = 256 * 2**20  # larger splits get Ray Data's distributed sor
 ROW_GROUP_ROWS = 1024
 
 
+def cluster_cpus() -> int:
+    """The CPUs of the cluster now: task slots, and the width of the passes over blocks."""
+    return max(1, int(ray.cluster_resources().get("CPU", 1)))
+
+
 def default_partitions() -> int:
     """Shuffle partitions: a couple per CPU (Ray's default of 200 is slow on a laptop)."""
-    return max(2, min(64, 2 * int(ray.cluster_resources().get("CPU", 2))))
+    return max(2, min(64, 2 * cluster_cpus()))
 
 
 def pandas_map(ds: ray.data.Dataset, fn, **kwargs: Any) -> ray.data.Dataset:
@@ -105,8 +110,7 @@ def read_and_filter(state: PrepareState) -> None:
                for source in state.sources for row in source.files]
     if not listing:
         raise CodesweepError(no_files_message(state.sources))
-    cpus = int(ray.cluster_resources().get("CPU", 1))
-    batches = read_batches(listing, state.config.execution.files_per_batch, cpus)
+    batches = read_batches(listing, state.config.execution.files_per_batch, cluster_cpus())
     # plain tasks: Ray Data's executor ramps up to the task slots (see `mapped_blocks`)
     batch_refs = [ray.put(pa.Table.from_pylist(listing[start:end])) for start, end in batches]
     refs = mapped_blocks(batch_refs, read_block, cfg=state.config, bench=ray.put(state.bench))
@@ -122,8 +126,7 @@ COALESCED_BLOCK_BYTES = 64 * 2**20
 
 def coalesced(refs: list, source_bytes: int) -> ray.data.Dataset:
     """Blocks joined in order into fewer blocks (see above), as a dataset."""
-    cpus = int(ray.cluster_resources().get("CPU", 1))
-    wanted = max(cpus, -(-source_bytes // COALESCED_BLOCK_BYTES))
+    wanted = max(cluster_cpus(), -(-source_bytes // COALESCED_BLOCK_BYTES))
     if len(refs) > wanted:
         bounds = [len(refs) * number // wanted for number in range(wanted + 1)]
         refs = [joined_tables.remote(*refs[start:end])
@@ -413,7 +416,9 @@ def write_outputs(state: PrepareState) -> None:
     for split in SPLITS:
         directory = state.staging / "files" / split
         if state.report["splits"][split]["bytes"] > SORTED_SPLIT_BYTES:
-            table = pandas_map(state.final, blocks.split_table, split=split).materialize()
+            table = state.final.map_batches(blocks.split_rows, batch_format="pyarrow",
+                                            batch_size=None, fn_kwargs={"split": split})
+            table = table.materialize()
             write_parquet(state, table.sort("sha"), directory, FILES_SCHEMA)
         else:
             table = split_set(state, split, final_blocks)
@@ -437,8 +442,7 @@ def split_set(state: PrepareState, split: str, final_blocks: list) -> ray.data.D
     loader finds its share of the written split from the Parquet footers and reads only
     those row groups (`train.examples.read_rows`)."""
     size = state.report["splits"][split]["bytes"]
-    cpus = int(ray.cluster_resources().get("CPU", 1))
-    pieces = max(1, min(cpus, -(-size // SPLIT_PIECE_BYTES)))
+    pieces = max(1, min(cluster_cpus(), -(-size // SPLIT_PIECE_BYTES)))
     refs = split_in_order.options(num_returns=pieces).remote(split, pieces, *final_blocks)
     return ray.data.from_arrow_refs([refs] if pieces == 1 else list(refs))
 
