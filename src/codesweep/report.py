@@ -11,6 +11,7 @@ import pandas as pd
 
 from codesweep.config.loader import load_recipe
 from codesweep.config.schema import EvalSuite, TuningRecipe
+from codesweep.evaluation.margin import CONFIDENCE, Margin, is_mean_of_examples, paired_margin
 from codesweep.fileio import write_text
 from codesweep.records import SUMMARY_FIELDS, TrialResult
 from codesweep.rundir import read_run, read_summary, read_trials, results_dir
@@ -19,13 +20,15 @@ from codesweep.rundir import read_run, read_summary, read_trials, results_dir
 @dataclass
 class Leaderboard:
     """Checkpoints best first (`sort_col` decides), the best trial's row, and what to read
-    with the table: the header (direction, scale, split) and notes (disagreeing rankings)."""
+    with the table: the header (direction, scale, split), notes (disagreeing rankings, how
+    sure the best trial beats the base) and each trial's margin over the base."""
 
     table: pd.DataFrame
     sort_col: str
     best: dict[str, Any]
     header: str = ""
     notes: list[str] = field(default_factory=list)
+    margins: dict[str, Margin] = field(default_factory=dict)  # trial -> margin over the base
 
 
 # Short metric names for column headers, so that a 100-column terminal never breaks one.
@@ -159,6 +162,11 @@ def ranking_note(run_dir: Path, table: pd.DataFrame, sort_col: str) -> str | Non
             f"({sweep.mode}); by {sort_col} {top['checkpoint']} is first")
 
 
+def _short(column: str, table: pd.DataFrame) -> str:
+    """`short_name` with the table's own count of tasks."""
+    return short_name(column, len({str(c).split("/")[0] for c in table.columns if "/" in str(c)}))
+
+
 def short_name(column: str, tasks: int) -> str:
     """A header that fits: `task/metric` -> short metric name, with the task only when the
     leaderboard has several."""
@@ -237,6 +245,16 @@ def write_markdown(board: Leaderboard, path: Path) -> None:
              "|" + "---|" * len(table.columns)]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for _, row in table.iterrows()]
     lines += ["", *board.notes] if board.notes else []
+    if board.margins:
+        lines += ["", f"## Against the base: {board.sort_col}", "",
+                  "Mean per-example difference, trial - base, with a paired bootstrap "
+                  f"{CONFIDENCE:.0%} confidence interval over the examples both scored. The "
+                  "table ranks on these same examples, so its top row's interval leans "
+                  "optimistic; a trial the sweep picked by its own metric does not.", "",
+                  "| checkpoint | difference | CI low | CI high | better | worse | n |",
+                  "|---|---|---|---|---|---|---|"]
+        lines += [f"| {name} | {m.mean:+.2f} | {m.low:+.2f} | {m.high:+.2f} | {m.better} "
+                  f"| {m.worse} | {m.n} |" for name, m in board.margins.items()]
     lines += ["", f"## Best trial: {board.best.get('checkpoint')}", ""]
     lines += [f"- `{key}`: {cell(value)}" for key, value in board.best.items()
               if key != "checkpoint"]
@@ -351,11 +369,53 @@ def example_completions(run_dir: Path, trial_id: str, step: Any = None,
             for _, row in differ.head(limit).iterrows()]
 
 
-def _result_rows(run_dir: Path) -> pd.DataFrame:
+def base_margins(run_dir: Path, table: pd.DataFrame, sort_col: str) -> dict[str, Margin]:
+    """Each trial's margin over the base on the ranking column (at the step the table shows),
+    where that metric's score is the mean of its stored per-example values."""
+    if "/" not in sort_col or table.empty:
+        return {}
+    task, metric = sort_col.split("/", 1)
+    rows = _result_rows(run_dir, extra=[metric])
+    rows = rows[rows["task"] == task] if metric in rows else rows.iloc[0:0]
+    scores = table.set_index("checkpoint")[sort_col]
+    base = _per_example(rows[rows["checkpoint"] == "base"], metric, scores.get("base"))
+    if base is None:
+        return {}
+    margins = {}
+    for _, row in table[table["checkpoint"] != "base"].iterrows():
+        tuned = rows[rows["checkpoint"] == row["checkpoint"]]
+        # the rows of the step the table shows; a final-only evaluation's rows have no step
+        at_step = tuned[tuned["step"] == row["step"]] if pd.notna(row.get("step")) else tuned[:0]
+        tuned = at_step if len(at_step) else tuned
+        values = _per_example(tuned, metric, row[sort_col])
+        margin = paired_margin(base, values) if values is not None else None
+        if margin is not None:
+            margins[str(row["checkpoint"])] = margin
+    return margins
+
+
+def _per_example(rows: pd.DataFrame, metric: str, corpus: Any) -> pd.Series | None:
+    """The per-example values by id, or None unless they are exactly what the leaderboard's
+    number averages (one row per example; a stale result file would break that)."""
+    if rows.empty or corpus is None or pd.isna(corpus) or rows["id"].duplicated().any():
+        return None
+    values = rows.set_index("id")[metric].astype(float)
+    return values if is_mean_of_examples(corpus, values) else None
+
+
+def _result_rows(run_dir: Path, extra: list[str] | None = None) -> pd.DataFrame:
     wanted = ["id", "task", "prompt", "reference", "prediction", "checkpoint", "step"]
-    frames = [pd.read_parquet(path, columns=wanted)
+    frames = [_read_columns(path, [*wanted, *(extra or [])])
               for path in sorted(results_dir(run_dir).glob("*.parquet"))]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=wanted)
+
+
+def _read_columns(path: Path, columns: list[str]) -> pd.DataFrame:
+    """The columns of a result file that it has (a metric is a column only where scored)."""
+    import pyarrow.parquet as pq
+
+    present = set(pq.read_schema(path).names)
+    return pd.read_parquet(path, columns=[c for c in columns if c in present])
 
 
 def _last_line(prompt: str) -> str:
@@ -400,8 +460,12 @@ def build_report(run_dir: Path) -> Leaderboard:
     trials_only = table[table["checkpoint"] != "base"]
     best = trials_only.iloc[0].dropna().to_dict() if len(trials_only) else {}
     note = ranking_note(run_dir, table, sort_col)
+    margins = base_margins(run_dir, table, sort_col)
     board = Leaderboard(table, sort_col, best, header_line(run_dir, sort_col),
-                        [note] if note else [])
+                        [note] if note else [], margins)
+    best_margin = margins.get(str(best.get("checkpoint")))
+    if best_margin is not None:
+        board.notes.append(f"best vs base: {best_margin.describe(_short(sort_col, table))}")
     write_markdown(board, out / "leaderboard.md")
     for column in metric_plot_columns(table):
         plot_metric(table, column, out / f"eval_{column.replace('/', '_')}.png")
