@@ -57,3 +57,19 @@ def test_a_finished_trial_keeps_only_retained_checkpoints_that_tune_saw(tmp_path
     assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint_c1", "checkpoint_c2"]
     settle_checkpoints(str(tmp_path), reported, keep=1, keep_by="last")
     assert [p.name for p in tmp_path.iterdir()] == ["checkpoint_c2"]
+
+
+def test_retention_on_an_object_store_root_reads_the_paths_ray_reports(s3_root) -> None:
+    """Ray reports a checkpoint on S3 as a path inside the bucket (`bucket/prefix/...`), no
+    scheme. Settling a finished trial must match those to what the bucket holds: read as
+    local paths they matched nothing, and every checkpoint of the trial was deleted."""
+    from codesweep.tune.eval_reporting import settle_checkpoints
+
+    trial = s3_root.child("sweep", "trial_a")
+    for name in ("c1", "c2", "c3", "c4"):
+        trial.child(f"checkpoint_{name}", "adapter_config.json").write_text("{}")
+    reported = [(trial.child("checkpoint_c1").path, 2.0), (trial.child("checkpoint_c2").path, 3.0)]
+    assert not reported[0][0].startswith("s3://")
+    deleted = settle_checkpoints(trial.uri, reported, keep=1, keep_by="val_loss")
+    assert sorted(deleted) == [trial.child("checkpoint_c3").uri, trial.child("checkpoint_c4").uri]
+    assert sorted(trial.list()) == ["checkpoint_c1", "checkpoint_c2"]

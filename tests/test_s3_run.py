@@ -146,3 +146,45 @@ def test_sigkilled_run_resumes_from_the_bucket(s3_server: str, tmp_path: Path) -
     assert set(after) == {t["trial_id"] for t in trials}  # no trial retrained under a new id
     first = min(before, key=lambda trial: min(before[trial].values()))
     assert after[first] == before[first], f"finished trial {first} was retrained"
+
+
+def test_checkpoints_scored_during_training_on_the_bucket(s3_server: str, tmp_path: Path) -> None:
+    """Scoring while trials train, with checkpoints in S3: each report's checkpoint is loaded
+    from the bucket and scored, and retention keeps the checkpoints it should. Ray reports
+    them as `bucket/...` paths; read as local paths, every score failed to load and settling
+    the finished trials deleted all their checkpoints."""
+    import yaml
+
+    workdir, mirror = tmp_path / "work", tmp_path / "mirror"
+    workdir.mkdir()
+    recipe = write_recipes(workdir, make_repo(workdir))
+    suite = yaml.safe_load((workdir / "eval.yaml").read_text())
+    (workdir / "eval.yaml").write_text(yaml.safe_dump({**suite, "in_training": {"examples": 4}}))
+    bucket = make_bucket(s3_server)
+    started = time.monotonic()
+    with start(run_command(recipe, bucket), workdir, tmp_path / "run.log",
+               s3_env(s3_server, mirror)) as drill:
+        result = drill.finish(timeout_s=900)
+    print(f"s3 run scored in training: {time.monotonic() - started:.1f} s")
+    assert result.returncode == 0, result.output[-4000:]
+
+    run = "runs/runs/tiny/"
+    stored = objects(s3_server, bucket, run)
+    trials = json.loads(read_object(s3_server, bucket, run + "trials.json"))
+    assert len(trials) == 2 and all(t["status"] == "done" for t in trials)
+    results = [key for key in stored if key.startswith(run + "sweep/")
+               and key.endswith("/result.json")]
+    assert len(results) == 2  # Tune's own record of each trial's reports, in the bucket
+    for key in results:
+        rows = [json.loads(line) for line in
+                read_object(s3_server, bucket, key).decode().splitlines() if line.strip()]
+        assert len(rows) == 2  # max_steps 4 / report_every 2
+        assert all(row["checkpoint_path"].startswith(f"s3://{bucket}/{run}train/")
+                   for row in rows)
+        assert [row["eval.line_completion.status"] for row in rows] == ["ok", "ok"], \
+            [row.get("eval.line_completion.reason") for row in rows]
+        assert all(0 <= row["eval.line_completion.edit_sim"] <= 100 for row in rows)
+    for trial in trials:
+        kept = trial_checkpoints(stored, run)[trial["trial_id"]]
+        assert trial["checkpoint"].removeprefix(f"s3://{bucket}/") + \
+            "/adapter_model.safetensors" in kept

@@ -381,12 +381,13 @@ def stored_checkpoints(trial: TrialResult) -> list[CheckpointRef]:
 def with_scheme(trials: list[TrialResult], storage: StorageRef) -> list[TrialResult]:
     """Trials whose checkpoint paths are URIs: Ray reports a path inside the storage
     filesystem (`bucket/prefix/...`), which alone names no store."""
+    from codesweep.storage import reported_uri
+
     if storage.is_local:
         return trials
-    prefix = f"{storage.scheme}://"
 
     def uri(path: Any) -> Any:
-        return prefix + path if isinstance(path, str) and "://" not in path else path
+        return reported_uri(path, storage) if isinstance(path, str) else path
 
     return [t.model_copy(update={
         "checkpoint": uri(t.checkpoint), "best_checkpoint": uri(t.best_checkpoint),

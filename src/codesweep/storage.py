@@ -360,6 +360,15 @@ def ref_for(location: str, like: StorageRef | None = None) -> StorageRef:
     return StorageRef(uri=uri, endpoint=endpoint, origin="record")
 
 
+def reported_uri(path: str, store: StorageRef) -> str:
+    """The URI of a path Ray reports inside `store`'s filesystem. With `storage_filesystem`
+    set, Ray's `Checkpoint.path` on S3 is `bucket/prefix/...`: read as it is, that names a
+    local directory that does not exist."""
+    if "://" in path or store.is_local:
+        return path
+    return f"{store.scheme}://{path.lstrip('/')}"
+
+
 def _endpoint_from_env(env: Mapping[str, str]) -> str | None:
     return next((env[name] for name in ENDPOINT_ENVS if env.get(name)), None)
 

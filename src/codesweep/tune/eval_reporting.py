@@ -95,7 +95,8 @@ class EvalReportCallback(*_ray_callback_bases()):  # type: ignore[misc]
 
     def __init__(self, base_path: str, slice_tasks: list[Any], dtype: str = "auto",
                  resources: dict[str, Any] | None = None, metric: str | None = None,
-                 mode: str = "max", keep: int | None = None, keep_by: str = "last") -> None:
+                 mode: str = "max", keep: int | None = None, keep_by: str = "last",
+                 storage: Any | None = None) -> None:
         from ray.train._internal.session import get_session
 
         session = get_session()
@@ -107,6 +108,7 @@ class EvalReportCallback(*_ray_callback_bases()):  # type: ignore[misc]
         self._resources = resources or {"num_cpus": 1}
         self._held = HeldReports()
         self._keep, self._keep_by = keep, keep_by
+        self._storage = storage  # the StorageRef of the trial's checkpoints (None: local)
         self._scored: list[tuple[str, float]] = []  # (checkpoint path, val_loss), oldest first
 
     def after_report(self, training_report: Any, metrics: list[dict[str, Any]]) -> None:
@@ -118,10 +120,11 @@ class EvalReportCallback(*_ray_callback_bases()):  # type: ignore[misc]
         result = dict(metrics[0])
         score = None
         if training_report.checkpoint is not None:
-            result[CHECKPOINT_PATH_KEY] = training_report.checkpoint.path
+            path = self._uri(training_report.checkpoint.path)
+            result[CHECKPOINT_PATH_KEY] = path
             task = ray.remote(**self._resources)(score_checkpoint).options(
                 scheduling_strategy=_outside_trial_placement_group())
-            score = task.remote(training_report.checkpoint.path, *self._score_args)
+            score = task.remote(path, *self._score_args)
         self._held.add(result, score)
         self._forward()
 
@@ -153,6 +156,11 @@ class EvalReportCallback(*_ray_callback_bases()):  # type: ignore[misc]
             if CHECKPOINT_PATH_KEY in result:
                 self._retain(result[CHECKPOINT_PATH_KEY], result.get("val_loss"))
 
+    def _uri(self, path: str) -> str:
+        from codesweep.storage import reported_uri
+
+        return path if self._storage is None else reported_uri(path, self._storage)
+
     def _retain(self, checkpoint_path: str, val_loss: Any) -> None:
         """Apply the recipe's retention rule now that this checkpoint's score is in."""
         from codesweep.storage import ref_for
@@ -162,7 +170,7 @@ class EvalReportCallback(*_ray_callback_bases()):  # type: ignore[misc]
             return
         self._scored.append((checkpoint_path, loss_or_inf(val_loss)))
         for doomed in beyond_retention(self._scored, self._keep, self._keep_by):
-            ref_for(doomed).delete_tree()
+            ref_for(doomed, like=self._storage).delete_tree()
             self._scored = [entry for entry in self._scored if entry[0] != doomed]
 
 
@@ -172,18 +180,18 @@ def settle_checkpoints(trial_dir: str, reported: list[tuple[str, float]], keep: 
     the checkpoints it reported to Tune (oldest first, with val_loss), and drop those Tune
     never saw: ASHA stopped the trial while their scores were pending, so they hold the
     training that ran on past the stop. Return the deleted checkpoint paths."""
-    from codesweep.storage import ref_for
+    from codesweep.storage import ref_for, reported_uri
     from codesweep.train.retention import beyond_retention
 
     root = ref_for(trial_dir)
     on_disk = {root.child(name).uri for name in root.list()
                if name.startswith("checkpoint_") and root.child(name).is_dir()}
-    present = [(uri, loss) for uri, loss in ((ref_for(path).uri, loss) for path, loss in reported)
-               if uri in on_disk]
+    stored = ((ref_for(reported_uri(path, root), like=root).uri, loss) for path, loss in reported)
+    present = [(uri, loss) for uri, loss in stored if uri in on_disk]
     doomed = sorted(on_disk - {uri for uri, _ in present})
     doomed += beyond_retention(present, keep, keep_by)
     for uri in doomed:
-        ref_for(uri).delete_tree()
+        ref_for(uri, like=root).delete_tree()
     return doomed
 
 
@@ -211,6 +219,7 @@ def report_callbacks(spec: Any) -> list[Any]:
     """The trial driver's Train callbacks: `EvalReportCallback` when the spec's eval suite
     declares an in-training slice, else Tune's plain `TuneReportCallback`."""
     from codesweep.evaluation.in_training import load_slice
+    from codesweep.storage import ref_for
 
     suite = in_training_suite(spec)
     if suite is None:
@@ -222,6 +231,8 @@ def report_callbacks(spec: Any) -> list[Any]:
     resources = {"num_cpus": suite.cpus_per_actor, "num_gpus": suite.gpus_per_actor}
     sweep = spec.recipe.sweep
     train = spec.recipe.train
+    storage = ref_for(spec.train_dir) if spec.train_dir else None
     return [EvalReportCallback(spec.base_path, slice_tasks, spec.recipe.model.dtype,
                                resources, metric=sweep.metric, mode=sweep.mode,
-                               keep=train.keep_checkpoints, keep_by=train.keep_by)]
+                               keep=train.keep_checkpoints, keep_by=train.keep_by,
+                               storage=storage)]
