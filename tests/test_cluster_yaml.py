@@ -13,7 +13,8 @@ from doc_references import markdown_section, missing_files, named_files
 from ray.autoscaler._private.util import prepare_config, validate_config
 
 from codesweep.cluster import MAX_GPUS_ENV, TRAIN_DRIVER
-from codesweep.storage import STORAGE_ENV
+from codesweep.storage import STORAGE_ENV, resolve_storage
+from codesweep.storage_checks import check_shared_across_nodes
 
 ROOT = Path(__file__).resolve().parents[1]
 CLUSTER = ROOT / "cluster.yaml"
@@ -66,17 +67,28 @@ def test_workers_install_the_gpu_extras_from_the_mounted_project(config: dict) -
     assert {".git", ".venv", "runs", ".cache", "mlruns"} <= set(config["rsync_exclude"])
 
 
-def test_storage_root_and_mlflow_server(config: dict) -> None:
+def test_storage_root_is_a_bucket_every_node_can_use(config: dict) -> None:
+    """The root is an S3 bucket: one the multi-node guard accepts, in the cluster's region,
+    readable by the GPU workers (Ray gives only the head an instance profile by default)."""
     commands = all_commands(config)
     [storage] = re.findall(rf"{STORAGE_ENV}=(\S+?)'", commands)
-    # a shared file system every node mounts: the root the stages support on several nodes
-    assert storage.startswith("/") and "CODESWEEP_STORAGE_SHARED=1" in commands
-    assert any(storage in command for command in config["initialization_commands"])
-    assert any(f"--volume={storage}:{storage}" in o for o in config["docker"]["run_options"])
+    root = resolve_storage(storage)
+    assert root.scheme == "s3" and root.path.count("/") >= 1
+    check_shared_across_nodes(root, ["head", "gpu-1"])  # raises for a root on one disk
+    [region] = re.findall(r"AWS_REGION=(\S+?)'", commands)
+    assert region == config["provider"]["region"]
+    for name, node in config["available_node_types"].items():
+        if name != config["head_node_type"]:
+            assert node["node_config"]["IamInstanceProfile"]["Arn"].startswith("arn:aws:iam::")
     assert all(". ~/codesweep.env" in command for command in
                config["head_start_ray_commands"][1:] + config["worker_start_ray_commands"][1:])
+
+
+def test_mlflow_server_keeps_its_artifacts_under_the_storage_root(config: dict) -> None:
     assert re.search(r'mlflow server .*--artifacts-destination "\$CODESWEEP_STORAGE/mlflow"',
                      " ".join(config["head_start_ray_commands"]))
+    assert any("mlflow" in command and "boto3" in command
+               for command in config["head_setup_commands"])
 
 
 def test_head_resource_and_gpu_maximum_match_the_code(config: dict) -> None:
