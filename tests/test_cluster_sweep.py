@@ -86,3 +86,23 @@ def test_sweep_on_shared_root_trains_on_the_second_node(
     where = placement(two_node_cluster)
     assert where["workers"] and set(where["workers"]) == set(where["second"]), where
     print(f"two-node sweep: {wall_s:.1f}s wall, Train workers on {where['workers']}")
+
+
+def test_prepare_reads_sources_that_only_the_head_can_see(
+        two_node_cluster: TwoNodeCluster) -> None:
+    """Sources on the driver's disk (a checkout, a path in the user's home), prepared on two
+    nodes: every listed file is read. A read task placed on the second node found none of
+    its files and dropped them as `unreadable`."""
+    project = two_node_cluster.head_private / "prepare-project"
+    project.mkdir()
+    write_recipes(project, make_repo(project))
+    root = two_node_cluster.shared / "prepare-root"
+    command = [sys.executable, "-m", "codesweep", "prepare", str(project / "pipeline.yaml"),
+               "--storage", str(root), "-o", "execution.files_per_batch=2"]
+    done = subprocess.run(command, cwd=project, capture_output=True, text=True, timeout=600,
+                          env={**two_node_cluster.env, "CODESWEEP_STORAGE_SHARED": "1"})
+    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
+    [manifest] = (root / ".cache" / "codesweep" / "prepared").glob("tiny-*/manifest.json")
+    counts = json.loads(manifest.read_text())
+    assert counts["sources"][0]["files_listed"] == 60
+    assert "unreadable" not in json.dumps(counts)

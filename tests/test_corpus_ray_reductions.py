@@ -83,3 +83,29 @@ def test_read_batches_cover_the_listing_in_order_with_even_bytes():
     assert max(weights) <= share + largest and min(weights) >= share - largest
     assert ray_steps.read_batches(listing[:3], files_per_batch=64, cpus=4) == [(0, 1), (1, 2),
                                                                                 (2, 3)]
+
+
+def test_source_reads_stay_on_the_node_whose_disk_holds_the_sources(
+        ray_session, tmp_path, monkeypatch) -> None:
+    """The read pass is pinned to the driver's node (see tests/test_cluster_sweep.py for two
+    nodes), unless every root is on a network filesystem; a node without CPUs is an error."""
+    import pytest
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    from codesweep.corpus.sources import ResolvedSource
+    from codesweep.errors import CodesweepError
+
+    sources = [ResolvedSource("repo", "local", tmp_path, "", str(tmp_path))]
+    placement = ray_steps.where_sources_are(sources)["scheduling_strategy"]
+    assert isinstance(placement, NodeAffinitySchedulingStrategy) and not placement.soft
+    assert placement.node_id == ray_session.get_runtime_context().get_node_id()
+
+    monkeypatch.setattr("codesweep.storage_checks.on_network_filesystem", lambda path: True)
+    assert ray_steps.where_sources_are(sources) == {}
+    monkeypatch.undo()
+
+    node = ray_session.get_runtime_context().get_node_id()
+    monkeypatch.setattr(ray_steps.ray, "nodes", lambda: [{"NodeID": node, "Resources": {}}])
+    with pytest.raises(CodesweepError, match=f"the sources \\({tmp_path}\\) are on this node's "
+                                             "disk, which has no CPUs"):
+        ray_steps.where_sources_are(sources)

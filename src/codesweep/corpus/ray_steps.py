@@ -113,8 +113,33 @@ def read_and_filter(state: PrepareState) -> None:
     batches = read_batches(listing, state.config.execution.files_per_batch, cluster_cpus())
     # plain tasks: Ray Data's executor ramps up to the task slots (see `mapped_blocks`)
     batch_refs = [ray.put(pa.Table.from_pylist(listing[start:end])) for start, end in batches]
-    refs = mapped_blocks(batch_refs, read_block, cfg=state.config, bench=ray.put(state.bench))
+    refs = mapped_blocks(batch_refs, read_block, placement=where_sources_are(state.sources),
+                         cfg=state.config, bench=ray.put(state.bench))
     state.read = coalesced(refs, sum(int(row["size"]) for row in listing))
+
+
+def where_sources_are(sources: list[ResolvedSource]) -> dict[str, Any]:
+    """Ray task options that keep a task reading source files on this process's node.
+
+    Sources are directories on the driver's machine (a path in the recipe, a checkout in the
+    cache): a read task on another node finds none of its files and drops them as
+    `unreadable` (6 of 60 files on a two-node cluster). Roots on a network filesystem are
+    read anywhere. Once read, texts live in the object store and later passes run anywhere.
+    """
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    from codesweep.storage_checks import on_network_filesystem
+
+    if all(on_network_filesystem(str(source.root)) for source in sources):
+        return {}
+    node = ray.get_runtime_context().get_node_id()
+    [cpus] = [n["Resources"].get("CPU", 0) for n in ray.nodes() if n["NodeID"] == node]
+    if cpus < 1:
+        roots = ", ".join(str(source.root) for source in sources)
+        raise CodesweepError(
+            f"prepare: the sources ({roots}) are on this node's disk, which has no CPUs for "
+            "Ray tasks; give it CPUs, or put the sources on a filesystem every node mounts")
+    return {"scheduling_strategy": NodeAffinitySchedulingStrategy(node_id=node, soft=False)}
 
 
 # Reading wants small batches (`files_per_batch`: parallel, even work); every later pass is
@@ -571,13 +596,16 @@ def build_reference(splits: list[str], *tables: pa.Table) -> leakage.Reference:
     return leakage.reference_of(units)
 
 
-def mapped_blocks(refs: list, fn: Any, **kwargs: Any) -> list:
+def mapped_blocks(refs: list, fn: Any, placement: dict[str, Any] | None = None,
+                  **kwargs: Any) -> list:
     """`fn` over each block (pandas in, pandas or Arrow out) as a plain task per block, all
-    started at once; keyword arguments that are object references reach `fn` as their
-    values. Ray Data's executor ramps up to the task slots: it ran the four blocks of each
-    task-step pass one after another, about 1.5 s of one busy worker in the standard
-    library's prepare, and the read pass's first wave waited on it too."""
-    return [mapped_block.remote(fn, kwargs, ref) for ref in refs]
+    started at once, with the task options `placement` (say, `where_sources_are`); keyword
+    arguments that are object references reach `fn` as their values. Ray Data's executor
+    ramps up to the task slots: it ran the four blocks of each task-step pass one after
+    another, about 1.5 s of one busy worker in the standard library's prepare, and the read
+    pass's first wave waited on it too."""
+    task = mapped_block.options(**placement) if placement else mapped_block
+    return [task.remote(fn, kwargs, ref) for ref in refs]
 
 
 @ray.remote
