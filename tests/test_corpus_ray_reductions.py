@@ -72,17 +72,19 @@ def test_read_batches_cover_the_listing_in_order_with_even_bytes():
     each within one file of an equal share of the bytes, so no last batch works alone."""
     import random
 
+    import numpy as np
+
     rng = random.Random(0)
-    listing = [{"size": int(rng.lognormvariate(8, 1.5))} for _ in range(794)]
-    batches = ray_steps.read_batches(listing, files_per_batch=64, cpus=4)
+    sizes = np.array([int(rng.lognormvariate(8, 1.5)) for _ in range(794)])
+    batches = ray_steps.read_batches(sizes, files_per_batch=64, cpus=4)
     assert len(batches) == 16  # 13 batches of 64 files, rounded up to a multiple of 4
     assert [start for start, _ in batches] == [0] + [end for _, end in batches[:-1]]
-    assert batches[-1][1] == len(listing)
-    weights = [sum(row["size"] + 1 for row in listing[start:end]) for start, end in batches]
-    share, largest = sum(weights) / len(batches), max(row["size"] + 1 for row in listing)
+    assert batches[-1][1] == len(sizes)
+    weights = [int(sizes[start:end].sum()) + end - start for start, end in batches]
+    share, largest = sum(weights) / len(batches), int(sizes.max()) + 1
     assert max(weights) <= share + largest and min(weights) >= share - largest
-    assert ray_steps.read_batches(listing[:3], files_per_batch=64, cpus=4) == [(0, 1), (1, 2),
-                                                                                (2, 3)]
+    assert ray_steps.read_batches(sizes[:3], files_per_batch=64, cpus=4) == [(0, 1), (1, 2),
+                                                                              (2, 3)]
 
 
 def test_source_reads_stay_on_the_node_whose_disk_holds_the_sources(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pytest
 
@@ -14,11 +14,11 @@ from codesweep.errors import CodesweepError
 @dataclass
 class Listing:
     name: str
-    files: list[dict] = field(default_factory=list)
+    bytes: int = 0  # what a ResolvedSource says of its listed files
 
 
 def listing(name: str, *sizes: int) -> Listing:
-    return Listing(name, [{"size": size} for size in sizes])
+    return Listing(name, sum(sizes))
 
 
 def test_two_repos_fill_train_and_test_and_three_fill_all_splits() -> None:

@@ -127,3 +127,30 @@ def test_directories_an_exclude_takes_whole_are_not_walked(tmp_path, monkeypatch
     files, _ = listing(tmp_path, path="repo", exclude=["vendor/**", "**/test/**"])
     assert sorted(files) == ["keep.py", "pkg/keep.py", "vendorish/x.py"]
     assert sorted(walked) == [".", "pkg", "vendorish"]
+
+
+def test_the_listing_streams_to_a_file_in_chunks_with_the_same_rows_and_revision(
+        tmp_path, monkeypatch):
+    """The driver holds one chunk of listing rows at a time: chunks of 3 give the same rows,
+    counts and content revision as one chunk, and the listing file is gone with its source."""
+    import gc
+
+    import pyarrow as pa
+
+    from codesweep.corpus import sources
+
+    repo = tmp_path / "repo"
+    for number in range(10):
+        (repo / f"d{number % 3}").mkdir(parents=True, exist_ok=True)
+        (repo / f"d{number % 3}" / f"m{number}.py").write_text(f"x = {number}\n" * (number + 1))
+    [whole] = resolve_sources(config(path="repo"), tmp_path, tmp_path)
+    monkeypatch.setattr(sources, "LISTING_CHUNK_FILES", 3)
+    [chunked] = resolve_sources(config(path="repo"), tmp_path, tmp_path)
+    assert chunked.files == whole.files and len(whole.files) == 10
+    assert chunked.revision == whole.revision and chunked.count == 10
+    assert chunked.bytes == sum(row["size"] for row in whole.files)
+    assert pa.ipc.open_file(str(chunked.listing)).num_record_batches == 4  # 3 + 3 + 3 + 1
+    path = chunked.listing
+    del chunked
+    gc.collect()
+    assert not path.exists()

@@ -20,7 +20,7 @@ def source_entry(source: ResolvedSource) -> dict[str, Any]:
     """How a source was resolved: what the manifest records and the key hashes."""
     return {"name": source.name, "kind": source.kind, "location": source.location,
             "requested_revision": source.requested, "revision": source.revision,
-            "files_listed": len(source.files) + len(source.dropped)}
+            "files_listed": source.count + len(source.dropped)}
 
 
 def cache_key(config: PipelineConfig, sources: list[ResolvedSource], bench_digest: str) -> str:

@@ -106,16 +106,25 @@ def read_and_filter(state: PrepareState) -> None:
     `decontaminate` step's work), compute near-dedup signatures and, for the task report,
     each file's extraction status (see `read_block`).
     """
-    listing = [{**row, "revision": source.revision}
-               for source in state.sources for row in source.files]
-    if not listing:
+    listing = pa.concat_tables([source.listing_table() for source in state.sources])
+    if not listing.num_rows:
         raise CodesweepError(no_files_message(state.sources))
-    batches = read_batches(listing, state.config.execution.files_per_batch, cluster_cpus())
+    revisions = {source.name: source.revision for source in state.sources}
+    sizes = listing.column("size").to_numpy()
+    batches = read_batches(sizes, state.config.execution.files_per_batch, cluster_cpus())
+    # one batch's rows at a time in the driver: the listing itself stays memory-mapped
+    batch_refs = [ray.put(listed_batch(listing.slice(start, end - start), revisions))
+                  for start, end in batches]
     # plain tasks: Ray Data's executor ramps up to the task slots (see `mapped_blocks`)
-    batch_refs = [ray.put(pa.Table.from_pylist(listing[start:end])) for start, end in batches]
     refs = mapped_blocks(batch_refs, read_block, placement=where_sources_are(state.sources),
                          cfg=state.config, bench=ray.put(state.bench))
-    state.read = coalesced(refs, sum(int(row["size"]) for row in listing))
+    state.read = coalesced(refs, int(sizes.sum()))
+
+
+def listed_batch(rows: pa.Table, revisions: dict[str, str]) -> pa.Table:
+    """A read batch: listing rows with their source's revision, copied out of the map."""
+    batch = [{**row, "revision": revisions[row["repo"]]} for row in rows.to_pylist()]
+    return pa.Table.from_pylist(batch)
 
 
 def where_sources_are(sources: list[ResolvedSource]) -> dict[str, Any]:
@@ -167,19 +176,20 @@ def joined_tables(*tables: pa.Table) -> pa.Table:
     return pa.concat_tables(filled, promote_options="permissive")
 
 
-def read_batches(listing: list[dict], files_per_batch: int, cpus: int) -> list[tuple[int, int]]:
-    """(start, end) of the read pass's batches: contiguous runs of the listing, about
+def read_batches(sizes: np.ndarray, files_per_batch: int, cpus: int) -> list[tuple[int, int]]:
+    """(start, end) of the read pass's batches: contiguous runs of the listing (`sizes`: its
+    files' sizes in listing order), about
     `files_per_batch` files each, cut where they hold equal shares of the bytes (plus one
     per file: empty files still cost a task some time), and a multiple of `cpus` of them.
 
     Runs of equal counts ended with one large batch, or a last wave of one, working alone
     while the other cores idled: 13 batches for the standard library on 4 task slots.
     """
-    wanted = max(1, -(-len(listing) // files_per_batch))
-    wanted = min(len(listing), -(-wanted // cpus) * cpus)
-    cumulative = np.cumsum([int(row["size"]) + 1 for row in listing])
+    wanted = max(1, -(-len(sizes) // files_per_batch))
+    wanted = min(len(sizes), -(-wanted // cpus) * cpus)
+    cumulative = np.cumsum(np.asarray(sizes, dtype=np.int64) + 1)
     shares = cumulative[-1] * np.arange(1, wanted) / wanted
-    cuts = [0, *np.searchsorted(cumulative, shares, side="left").tolist(), len(listing)]
+    cuts = [0, *np.searchsorted(cumulative, shares, side="left").tolist(), len(sizes)]
     return [(start, end) for start, end in zip(cuts, cuts[1:], strict=False) if end > start]
 
 
@@ -250,7 +260,7 @@ def by_shard(state: PrepareState, keys: ray.data.Dataset, fn: Any,
     """`fn` over the rows of `keys` grouped by their `shard`: the object references of its
     results. Every `fn` here is correct on any union of shards (each groups by the key the
     shard is a hash of), so the one-task path calls it once on all the rows."""
-    listed = sum(len(source.files) for source in state.sources)
+    listed = sum(source.count for source in state.sources)
     if listed <= GROUP_IN_ONE_TASK_FILES:
         return [all_groups.remote(fn, kwargs, *keys.materialize().to_arrow_refs())]
     grouped = keys.groupby("shard", num_partitions=state.partitions)

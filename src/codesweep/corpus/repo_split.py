@@ -20,7 +20,7 @@ def repo_sizes(sources: list) -> dict[str, int]:
     """Listed bytes per repository name (sources sharing a name count as one repository)."""
     sizes: Counter[str] = Counter()
     for source in sources:
-        sizes[source.name] += sum(int(row["size"]) for row in source.files)
+        sizes[source.name] += source.bytes
     return dict(sizes)
 
 

@@ -3,25 +3,39 @@
 Listing is metadata only (paths and sizes), so it stays cheap on large repositories; file
 contents are read later, in parallel, by the Ray Data read step. Directory symlinks are never
 followed (no loops); file symlinks are kept only when they resolve inside the source root.
+
+The listing streams: rows are written to an Arrow file in the temp dir `LISTING_CHUNK_FILES`
+at a time (and a local source's files hashed for its revision chunk by chunk), so the
+driver's memory does not grow with the number of files; readers memory-map the file.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
 import stat
 import sysconfig
+import tempfile
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
 
 from codesweep.config.pipeline import PipelineConfig, SourceConfig
 from codesweep.errors import CodesweepError
 
 STDLIB = "stdlib"
 HASH_THREADS = 8  # threads hashing a local source's files for its revision
+LISTING_CHUNK_FILES = 1024  # listing rows held (and hashed) at a time
+LISTING_SCHEMA = pa.schema([("repo", pa.string()), ("path", pa.string()),
+                            ("abspath", pa.string()), ("language", pa.string()),
+                            ("size", pa.int64())])
 # The stdlib's own test suites and third-party packages are not "the standard library".
 STDLIB_EXCLUDES = ["site-packages/**", "dist-packages/**", "**/test/**", "**/tests/**",
                    "**/idle_test/**", "test/**", "tests/**", "idlelib/idle_test/**"]
@@ -37,8 +51,21 @@ class ResolvedSource:
     revision: str  # commit for git, else a hash of the listing
     location: str  # the path or URL as written in the recipe
     requested: str | None = None  # revision asked for (git)
-    files: list[dict] = field(default_factory=list)  # listing rows
+    listing: Path | None = None  # Arrow file of the listing rows (LISTING_SCHEMA)
+    count: int = 0  # files listed and kept
+    bytes: int = 0  # their total size
     dropped: list[dict] = field(default_factory=list)  # exclusion rows found while listing
+
+    def listing_table(self) -> pa.Table:
+        """The listing rows, memory-mapped from the listing file (no copy in memory)."""
+        if self.listing is None:
+            return LISTING_SCHEMA.empty_table()
+        return pa.ipc.open_file(pa.memory_map(str(self.listing))).read_all()
+
+    @property
+    def files(self) -> list[dict]:
+        """The listing as row dicts, for small listings and reports; prepare streams it."""
+        return self.listing_table().to_pylist()
 
 
 @lru_cache(maxsize=256)
@@ -133,21 +160,54 @@ def symlink_problem(absolute: str, root: Path) -> tuple[str, str] | None:
     return None
 
 
-def list_source(resolved: ResolvedSource, source: SourceConfig, config: PipelineConfig) -> None:
-    """Fill `resolved.files` (and `.dropped`) with the selected files of one source."""
+def list_source(resolved: ResolvedSource, source: SourceConfig, config: PipelineConfig,
+                hashed: bool = False) -> None:
+    """Write the selected files of one source to its listing file (`.dropped` gets the
+    exclusions); with `hashed`, set its revision from the listing's contents."""
     includes, excludes = include_globs(source, config), exclude_globs(source)
-    for relative, absolute in walk_candidates(resolved.root, includes, excludes):
-        problem = listing_problem(absolute, resolved.root, relative, config)
-        if problem:
-            reason, detail = problem
-            resolved.dropped.append({"repo": resolved.name, "path": relative, "reason": reason,
-                                     "stage": "source", "detail": detail})
-            continue
-        resolved.files.append({
-            "repo": resolved.name, "path": relative, "abspath": absolute,
-            "language": config.languages[os.path.splitext(relative)[1]],
-            "size": os.stat(absolute).st_size,
-        })
+    handle, name = tempfile.mkstemp(prefix="codesweep-listing-", suffix=".arrow")
+    os.close(handle)
+    resolved.listing = Path(name)
+    weakref.finalize(resolved, _unlink_quietly, name)
+    digest = hashlib.sha256() if hashed else None
+    chunk: list[dict[str, Any]] = []
+    with pa.OSFile(name, "wb") as sink, pa.ipc.new_file(sink, LISTING_SCHEMA) as writer, \
+            ThreadPoolExecutor(max_workers=HASH_THREADS) as pool:
+        for relative, absolute in walk_candidates(resolved.root, includes, excludes):
+            problem = listing_problem(absolute, resolved.root, relative, config)
+            if problem:
+                reason, detail = problem
+                resolved.dropped.append({"repo": resolved.name, "path": relative,
+                                         "reason": reason, "stage": "source", "detail": detail})
+                continue
+            chunk.append({
+                "repo": resolved.name, "path": relative, "abspath": absolute,
+                "language": config.languages[os.path.splitext(relative)[1]],
+                "size": os.stat(absolute).st_size,
+            })
+            if len(chunk) == LISTING_CHUNK_FILES:
+                _write_chunk(resolved, chunk, writer, digest, pool)
+                chunk = []
+        _write_chunk(resolved, chunk, writer, digest, pool)
+    if digest is not None:
+        resolved.revision = "listing-" + digest.hexdigest()[:16]
+
+
+def _write_chunk(resolved: ResolvedSource, chunk: list[dict[str, Any]],
+                 writer: pa.ipc.RecordBatchFileWriter, digest: Any | None,
+                 pool: ThreadPoolExecutor) -> None:
+    if not chunk:
+        return
+    if digest is not None:
+        add_to_listing_hash(digest, chunk, pool)
+    writer.write_table(pa.Table.from_pylist(chunk, schema=LISTING_SCHEMA))
+    resolved.count += len(chunk)
+    resolved.bytes += sum(int(row["size"]) for row in chunk)
+
+
+def _unlink_quietly(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
 
 
 def listing_problem(absolute: str, root: Path, relative: str,
@@ -169,20 +229,19 @@ def listing_problem(absolute: str, root: Path, relative: str,
     return None
 
 
-def listing_hash(files: list[dict]) -> str:
-    """A fingerprint of a local listing: each file's path and the hash of its bytes.
+def add_to_listing_hash(digest: Any, rows: list[dict[str, Any]],
+                        pool: ThreadPoolExecutor) -> None:
+    """Feed listing rows to a local listing's fingerprint: each file's path and the hash of
+    its bytes, in listing order.
 
     Contents, not modification times or the root's location: a copy of the same files
     elsewhere (a `ray job submit` package directory, unpacked afresh with new times on each
     submission) gets the same fingerprint, and any edit, addition or removal changes it.
+    Reading and hashing release the GIL: a few threads keep the disk and the cores busy.
     """
-    digest = hashlib.sha256()
-    # reading and hashing release the GIL: a few threads keep the disk and the cores busy
-    with ThreadPoolExecutor(max_workers=HASH_THREADS) as pool:
-        hashes = pool.map(content_hash, [row["abspath"] for row in files])
-        for row, file_hash in zip(files, hashes, strict=True):
-            digest.update(f"{row['path']}\0{file_hash}\n".encode())
-    return digest.hexdigest()
+    hashes = pool.map(content_hash, [row["abspath"] for row in rows])
+    for row, file_hash in zip(rows, hashes, strict=True):
+        digest.update(f"{row['path']}\0{file_hash}\n".encode())
 
 
 def content_hash(path: str) -> str:
@@ -216,8 +275,6 @@ def resolve_sources(config: PipelineConfig, recipe_dir: Path,
             root = local_root(source, index, recipe_dir)
             kind = "stdlib" if source.path == STDLIB else "local"
             item = ResolvedSource(name, kind, root, "", str(source.path))
-        list_source(item, source, config)
-        if not item.revision:
-            item.revision = "listing-" + listing_hash(item.files)[:16]
+        list_source(item, source, config, hashed=not item.revision)
         resolved.append(item)
     return resolved
