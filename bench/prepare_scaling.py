@@ -10,6 +10,11 @@ tree (the driver plus the local Ray cluster it starts) are sampled every 100 ms.
 
     python bench/prepare_scaling.py                  # 1x, 4x, 16x
     python bench/prepare_scaling.py --scales 1 4     # only some sizes
+    python bench/prepare_scaling.py --shuffle        # group-bys shuffled at every size
+
+Group-bys of corpora up to `GROUP_IN_ONE_TASK_FILES` listed files run in one task; larger
+ones shuffle by shard. `--shuffle` sets that limit to 0 in the child, so a corpus that fits
+this machine measures the path a corpus of more files takes.
 """
 
 from __future__ import annotations
@@ -118,9 +123,16 @@ def _rss(process: psutil.Process) -> int:
         return 0
 
 
-def run_prepare(corpus: Path, cache: Path, log: Path) -> tuple[float, int, int]:
+# `python -c` preamble for --shuffle: the limit set, then the command line as usual
+SHUFFLED = ("import sys, codesweep.corpus.ray_steps as steps; steps.GROUP_IN_ONE_TASK_FILES = 0; "
+            "from codesweep.cli.app import app; sys.argv[0] = 'codesweep'; app()")
+
+
+def run_prepare(corpus: Path, cache: Path, log: Path,
+                shuffle: bool = False) -> tuple[float, int, int]:
     """`codesweep prepare` on `corpus`: (wall seconds, driver peak RSS, tree peak RSS)."""
-    command = [sys.executable, "-m", "codesweep", "prepare", str(QUICKSTART),
+    launcher = ["-c", SHUFFLED] if shuffle else ["-m", "codesweep"]
+    command = [sys.executable, *launcher, "prepare", str(QUICKSTART),
                "-o", f"sources=[{{path: '{corpus}', include: ['**/*.py']}}]",
                "--cache-dir", str(cache), "--force"]
     start = time.perf_counter()
@@ -139,6 +151,8 @@ def main() -> None:
     parser.add_argument("--scales", type=int, nargs="+", default=[1, 4, 16],
                         help="corpus sizes as multiples of the stdlib's bytes")
     parser.add_argument("--keep", type=Path, help="keep corpora, caches and logs here")
+    parser.add_argument("--shuffle", action="store_true",
+                        help="shuffle the group-bys at every size (see above)")
     args = parser.parse_args()
     scratch = args.keep or Path(tempfile.mkdtemp(prefix="prepare-scaling-"))
     print(f"{'size':>5} {'files':>7} {'MB':>7} {'wall s':>8} {'s/MB':>6} "
@@ -150,7 +164,8 @@ def main() -> None:
             files, size = build_corpus(corpus, scale * unit)
             cache = scratch / f"cache-{scale}x"
             cache.mkdir(parents=True, exist_ok=True)
-            seconds, driver, tree = run_prepare(corpus, cache, scratch / f"prepare-{scale}x.log")
+            seconds, driver, tree = run_prepare(corpus, cache, scratch / f"prepare-{scale}x.log",
+                                                shuffle=args.shuffle)
             megabytes = size / 1e6
             print(f"{scale:>4}x {files:>7} {megabytes:>7.1f} {seconds:>8.1f} "
                   f"{seconds / megabytes:>6.2f} {driver / 1e6:>15.0f} {tree / 1e6:>13.0f}",
