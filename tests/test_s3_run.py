@@ -57,19 +57,33 @@ def files_under(directory: Path) -> set[str]:
     return {p.relative_to(directory).as_posix() for p in directory.rglob("*")}
 
 
-def test_tiny_run_writes_everything_to_the_bucket(s3_server: str, tmp_path: Path) -> None:
+def tiny_run(s3_server: str, tmp_path: Path, label: str,
+             in_training: dict | None = None) -> tuple[str, str]:
+    """`codesweep run` of the tiny recipe into a fresh bucket (its eval suite scoring in
+    training when `in_training` is given). It must succeed and write nothing into its
+    working directory; returns (bucket, the command's output)."""
+    import yaml
+
     workdir, mirror = tmp_path / "work", tmp_path / "mirror"
     workdir.mkdir()
     recipe = write_recipes(workdir, make_repo(workdir))
+    if in_training:
+        suite = yaml.safe_load((workdir / "eval.yaml").read_text())
+        (workdir / "eval.yaml").write_text(yaml.safe_dump({**suite, "in_training": in_training}))
     before = files_under(workdir)
     bucket = make_bucket(s3_server)
     started = time.monotonic()
     with start(run_command(recipe, bucket), workdir, tmp_path / "run.log",
                s3_env(s3_server, mirror)) as drill:
         result = drill.finish(timeout_s=900)
-    print(f"s3 tiny run: {time.monotonic() - started:.1f} s")
+    print(f"{label}: {time.monotonic() - started:.1f} s")
     assert result.returncode == 0, result.output[-4000:]
     assert files_under(workdir) == before, "the run wrote into the working directory"
+    return bucket, result.output
+
+
+def test_tiny_run_writes_everything_to_the_bucket(s3_server: str, tmp_path: Path) -> None:
+    bucket, output = tiny_run(s3_server, tmp_path, "s3 tiny run")
 
     stored = objects(s3_server, bucket)
     run = "runs/runs/tiny/"
@@ -94,7 +108,7 @@ def test_tiny_run_writes_everything_to_the_bucket(s3_server: str, tmp_path: Path
     record = json.loads(read_object(s3_server, bucket, run + "run.json"))
     assert record["prepared"]["root"].startswith(f"s3://{bucket}/runs/.cache/codesweep/")
     assert record["base_path"].startswith(f"s3://{bucket}/runs/.cache/codesweep/models/")
-    assert f"run directory:  s3://{bucket}/{run.rstrip('/')}" in result.output
+    assert f"run directory:  s3://{bucket}/{run.rstrip('/')}" in output
 
 
 def trial_checkpoints(stored: dict[str, float], run: str) -> dict[str, dict[str, float]]:
@@ -153,21 +167,8 @@ def test_checkpoints_scored_during_training_on_the_bucket(s3_server: str, tmp_pa
     from the bucket and scored, and retention keeps the checkpoints it should. Ray reports
     them as `bucket/...` paths; read as local paths, every score failed to load and settling
     the finished trials deleted all their checkpoints."""
-    import yaml
-
-    workdir, mirror = tmp_path / "work", tmp_path / "mirror"
-    workdir.mkdir()
-    recipe = write_recipes(workdir, make_repo(workdir))
-    suite = yaml.safe_load((workdir / "eval.yaml").read_text())
-    (workdir / "eval.yaml").write_text(yaml.safe_dump({**suite, "in_training": {"examples": 4}}))
-    bucket = make_bucket(s3_server)
-    started = time.monotonic()
-    with start(run_command(recipe, bucket), workdir, tmp_path / "run.log",
-               s3_env(s3_server, mirror)) as drill:
-        result = drill.finish(timeout_s=900)
-    print(f"s3 run scored in training: {time.monotonic() - started:.1f} s")
-    assert result.returncode == 0, result.output[-4000:]
-
+    bucket, _ = tiny_run(s3_server, tmp_path, "s3 run scored in training",
+                         in_training={"examples": 4})
     run = "runs/runs/tiny/"
     stored = objects(s3_server, bucket, run)
     trials = json.loads(read_object(s3_server, bucket, run + "trials.json"))

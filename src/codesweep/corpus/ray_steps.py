@@ -178,9 +178,9 @@ def joined_tables(*tables: pa.Table) -> pa.Table:
 
 def read_batches(sizes: np.ndarray, files_per_batch: int, cpus: int) -> list[tuple[int, int]]:
     """(start, end) of the read pass's batches: contiguous runs of the listing (`sizes`: its
-    files' sizes in listing order), about
-    `files_per_batch` files each, cut where they hold equal shares of the bytes (plus one
-    per file: empty files still cost a task some time), and a multiple of `cpus` of them.
+    files' sizes in listing order), about `files_per_batch` files each, cut where they hold
+    equal shares of the bytes (plus one per file: empty files still cost a task some time),
+    and a multiple of `cpus` of them.
 
     Runs of equal counts ended with one large batch, or a last wave of one, working alone
     while the other cores idled: 13 batches for the standard library on 4 task slots.

@@ -41,7 +41,10 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from codesweep.storage import StorageRef
 
 CHECKPOINT_PATH_KEY = "checkpoint_path"  # the key TuneReportCallback uses
 SHUTDOWN_POLL_S = 0.2
@@ -96,7 +99,7 @@ class EvalReportCallback(*_ray_callback_bases()):  # type: ignore[misc]
     def __init__(self, base_path: str, slice_tasks: list[Any], dtype: str = "auto",
                  resources: dict[str, Any] | None = None, metric: str | None = None,
                  mode: str = "max", keep: int | None = None, keep_by: str = "last",
-                 storage: Any | None = None) -> None:
+                 storage: StorageRef | None = None) -> None:
         from ray.train._internal.session import get_session
 
         session = get_session()
