@@ -162,9 +162,9 @@ def ranking_note(run_dir: Path, table: pd.DataFrame, sort_col: str) -> str | Non
             f"({sweep.mode}); by {sort_col} {top['checkpoint']} is first")
 
 
-def _short(column: str, table: pd.DataFrame) -> str:
-    """`short_name` with the table's own count of tasks."""
-    return short_name(column, len({str(c).split("/")[0] for c in table.columns if "/" in str(c)}))
+def task_count(table: pd.DataFrame) -> int:
+    """How many tasks the leaderboard's `task/metric` columns name."""
+    return len({str(c).split("/")[0] for c in table.columns if "/" in str(c)})
 
 
 def short_name(column: str, tasks: int) -> str:
@@ -465,7 +465,8 @@ def build_report(run_dir: Path) -> Leaderboard:
                         [note] if note else [], margins)
     best_margin = margins.get(str(best.get("checkpoint")))
     if best_margin is not None:
-        board.notes.append(f"best vs base: {best_margin.describe(_short(sort_col, table))}")
+        board.notes.append(
+            f"best vs base: {best_margin.describe(short_name(sort_col, task_count(table)))}")
     write_markdown(board, out / "leaderboard.md")
     for column in metric_plot_columns(table):
         plot_metric(table, column, out / f"eval_{column.replace('/', '_')}.png")

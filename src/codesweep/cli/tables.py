@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from codesweep.records import EvaluationRecord, TrialResult
-from codesweep.report import Example, Leaderboard, cell, short_name
+from codesweep.report import Example, Leaderboard, cell, short_name, task_count
 from codesweep.tune.trial_board import TrialRow
 
 
@@ -84,9 +84,8 @@ def render_leaderboard(console: Console, board: Leaderboard) -> None:
     """Print the leaderboard: what the numbers mean, the table with short headers that fit
     100 columns, and any note on disagreeing rankings."""
     table = _without_uniform_split(board.table)
-    tasks = {c.split("/")[0] for c in table.columns if "/" in str(c)}
     view = Table(title=f"Leaderboard: {board.header}", title_justify="left")
-    for column, header in zip(table.columns, _headers(list(table.columns), len(tasks)),
+    for column, header in zip(table.columns, _headers(list(table.columns), task_count(table)),
                               strict=True):
         # min_width: a header never breaks mid-word; long cells (a status) wrap at spaces
         view.add_column(header, min_width=len(header), overflow="fold",
