@@ -4,8 +4,8 @@ Corpora are distinct real files, built by `prepare_scaling.build_corpus`: 1x is 
 library's Python files, larger sizes add the installed site-packages' files until they hold
 4x / 8x as many bytes (a file whose content was already taken is skipped, so exact dedup sees
 real work, not repeats). Each implementation runs in its own process; the single-process one
-is `tests/prepare_oracle.py`. The Ray one starts its own local cluster (timed apart, not part
-of the prepare figures). Peak memory is that of the whole process tree (the driver, Ray's
+is `tests/prepare_oracle.py`. The Ray one starts the local instance `codesweep prepare`
+starts (a logical CPU per core, no dashboard; timed apart, not part of the prepare figures). Peak memory is that of the whole process tree (the driver, Ray's
 GCS, raylet and workers), sampled from /proc every 100 ms: summed RSS, and summed PSS every
 500 ms (shared pages such as the object store counted once), and the tree's CPU seconds per
 run (Ray start-up included). Ray runs its workers at niceness 15, so on a busy machine they
@@ -52,7 +52,7 @@ def run_worker(kind: str, corpus: Path, repeats: int) -> dict:
     if kind == "ray":
         from codesweep.ray_runtime import ensure_ray
 
-        ensure_ray()
+        ensure_ray(trials=False)  # the instance `codesweep prepare` starts
     else:
         os.nice(RAY_WORKER_NICENESS)  # compete with other load as Ray's workers do
     startup = time.perf_counter() - start

@@ -6,6 +6,7 @@ leakage reference is built from those blocks."""
 from __future__ import annotations
 
 import pandas as pd
+import pyarrow as pa
 
 from codesweep.corpus import blocks
 from codesweep.drops import KEPT, kept_rows
@@ -27,7 +28,7 @@ def files(*texts: str, split: str = "validation") -> pd.DataFrame:
 def test_task_examples_equal_the_steps_one_after_another() -> None:
     reference = leakage.reference_of(leakage.unit_hashes(leakage.file_shingles(files(CODE))))
     batch = files(CODE, OTHER)
-    fused = blocks.task_examples(batch, "completion", PARAMS, 0, reference, 0.5, 200,
+    fused = blocks.task_examples(batch, "completion", PARAMS, 0, [reference], 0.5, 200,
                                  with_hashes=True).to_pandas()
     built = leakage.mark_cross_split(blocks.run_task_builder(batch, "completion", PARAMS, 0),
                                      reference, 0.5, 200)
@@ -42,12 +43,12 @@ def test_task_examples_equal_the_steps_one_after_another() -> None:
 
 
 def test_written_examples_leave_out_the_hashes_and_the_dropped_rows() -> None:
-    fused = blocks.task_examples(files(CODE), "completion", PARAMS, 0, None, 0.5, 200,
+    fused = blocks.task_examples(files(CODE), "completion", PARAMS, 0, [], 0.5, 200,
                                  with_hashes=True).to_pandas()
     written = blocks.written_examples(fused)
     assert blocks.LEAK_HASHES not in written.columns
     assert set(written["drop_reason"]) == {KEPT} and len(written) < len(fused)
-    plain = blocks.task_examples(files(CODE), "completion", PARAMS, 0, None, 0.5, 200,
+    plain = blocks.task_examples(files(CODE), "completion", PARAMS, 0, [], 0.5, 200,
                                  with_hashes=False).to_pandas()
     assert blocks.LEAK_HASHES not in plain.columns
 
@@ -70,12 +71,13 @@ def test_reference_units_are_the_files_of_the_splits_so_far_and_the_kept_example
     batch = blocks.with_extraction_status(pd.concat(
         [files(CODE, split="train"), files(OTHER, split="validation")], ignore_index=True))
     facts = blocks.kept_file_facts(batch, hash_splits=["train", "validation"])
-    examples = blocks.task_examples(files(OTHER), "completion", PARAMS, 0, None, 0.5, 200,
+    examples = blocks.task_examples(files(OTHER), "completion", PARAMS, 0, [], 0.5, 200,
                                     with_hashes=True).to_pandas()
     examples.loc[0, "drop_reason"] = "too_long"  # a dropped example is no unit
-    units = blocks.reference_units(facts, ["train"]) + blocks.reference_units(examples, [])
+    units = [unit for frame in (facts, examples)
+             for unit in blocks.reference_units(pa.Table.from_pandas(frame), ["train"])]
     kept = kept_rows(examples)
     assert 0 < len(kept) < len(examples) - 1  # the builder dropped some rows too
     expected = [leakage.shingle_hashes(CODE)] + [
         leakage.shingle_hashes(text) for text in leakage.leak_texts(kept, 200)]
-    assert [list(u) for u in units] == [list(u) for u in expected]
+    assert [unit.tolist() for unit in units] == [unit.tolist() for unit in expected]

@@ -6,6 +6,7 @@ import hashlib
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from codesweep.tasks import leakage
 from codesweep.tasks.registry import get_builder
@@ -110,3 +111,53 @@ def test_best_containment_is_exact_above_the_threshold() -> None:
     assert leakage.best_containment(query, reference) == 1.0
     assert leakage.best_containment(leakage.shingle_hashes("x = y + z"), reference, 1.0) == 1.0
     assert len(leakage.reference_of([])) == 0
+
+
+def test_hash_views_read_sliced_chunks_of_either_binary_width() -> None:
+    units = [leakage.shingle_hashes(text) for text in
+             ("a = b + c * d - e", "x = y + z", "def f(): return g(h)", "u = v")]
+    values = [unit.tobytes() for unit in units]
+    values.insert(2, b"")  # a dropped row: no unit
+    for kind in (pa.binary(), pa.large_binary()):
+        whole = pa.array(values, kind)
+        column = pa.chunked_array([whole.slice(1, 2), whole.slice(3)])  # offsets not at 0
+        views = leakage.hash_views(column)
+        assert [view.tolist() for view in views] == [unit.tolist() for unit in units[1:]]
+        kept = leakage.hash_views(column, np.array([True, True, False, True]))
+        assert [view.tolist() for view in kept] == [units[1].tolist(), units[3].tolist()]
+
+
+def test_one_reference_per_earlier_split_marks_what_their_union_marks() -> None:
+    train = pd.DataFrame([sibling("src/jvmMain/Codec.kt", "train", "jvm")])
+    validation = pd.DataFrame([sibling("src/jsMain/Codec.kt", "validation", "js")])
+    test = pd.DataFrame([sibling("src/nativeMain/Codec.kt", "test", "native"),
+                         sibling("src/jsMain/Other.kt", "test", "js")])
+    params = {"context_lines": 4, "stride_lines": 3, "min_target_chars": 1}
+    build = get_builder("completion")
+    windows = build(test, params, 0)
+    per_split = [reference_for(train, build(train, params, 0)),
+                 reference_for(validation, build(validation, params, 0))]
+    union = leakage.reference_of(
+        [per_split[0].unit(i) for i in range(len(per_split[0]))]
+        + [per_split[1].unit(i) for i in range(len(per_split[1]))])
+    apart = leakage.mark_cross_split(windows, per_split, 0.8, 200)
+    together = leakage.mark_cross_split(windows, union, 0.8, 200)
+    pd.testing.assert_frame_equal(apart, together)
+    only_train = leakage.mark_cross_split(windows, per_split[:1], 0.8, 200)
+    assert (apart["drop_reason"] == leakage.REASON).sum() \
+        > (only_train["drop_reason"] == leakage.REASON).sum()  # validation's units count
+
+
+def test_the_index_holds_every_hash_with_its_unit_in_hash_order() -> None:
+    rng = np.random.default_rng(0)
+    pool = rng.integers(0, 2**64, size=300, dtype=np.uint64)  # shared: equal hashes
+    units = [np.unique(rng.choice(pool, size=size)) for size in (40, 0, 90, 1, 0, 200)]
+    units = [unit if len(unit) else unit.astype(np.uint64) for unit in units]
+    reference = leakage.reference_of(units)
+    hashes = np.concatenate(units)
+    owner = np.repeat(np.arange(len(units)), [len(unit) for unit in units])
+    order = np.argsort(hashes, kind="stable")
+    assert reference.posting_hashes.tolist() == hashes[order].tolist()
+    assert reference.posting_units.tolist() == owner[order].tolist()
+    assert [reference.unit(i).tolist() for i in range(len(units))] \
+        == [unit.tolist() for unit in units]

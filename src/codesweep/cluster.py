@@ -124,12 +124,12 @@ def join_cluster(address: str) -> ClusterInfo:
     return describe(address, joined=True)
 
 
-def start_local(num_cpus: int) -> ClusterInfo:
+def start_local(num_cpus: int, dashboard: bool = True) -> ClusterInfo:
     """Start a private local instance (address="local": a stale address file is ignored)."""
     import ray
 
     with own_address_for_ray_processes():
-        ray.init(address="local", num_cpus=num_cpus, include_dashboard=True,
+        ray.init(address="local", num_cpus=num_cpus, include_dashboard=dashboard,
                  log_to_driver=False, configure_logging=False)
     return describe("local", joined=False)
 

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -33,6 +34,32 @@ def collector_paused() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
+
+
+def return_memory() -> None:
+    """Give a worker's freed heap back to the system after a block's work.
+
+    Ray keeps a worker process for the next task, and the allocators keep what a task
+    freed for it: glibc's arenas and Arrow's mimalloc pool held 120-240 MB in each of the
+    four idle workers of an 8x prepare while the largest task (the train split's leakage
+    reference) ran beside them (`bench/prepare_throughput.py` prints the tree's memory).
+    """
+    gc.collect()
+    pa.default_memory_pool().release_unused()
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
+
+
+def _glibc() -> Any:
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    library = ctypes.CDLL(name) if name else None
+    return library if library is not None and hasattr(library, "malloc_trim") else None
+
+
+_LIBC = _glibc()  # None where the C library has no malloc_trim (musl, macOS)
 
 
 def sorted_pieces(table: pa.Table, key: str, pieces: int) -> list[pa.Table]:
@@ -135,16 +162,16 @@ LEAK_HASHES = "_leak_hashes"
 
 
 def task_examples(batch: pd.DataFrame, builder: str, params: dict[str, Any], seed: int,
-                  reference: Any, min_containment: float, tail_chars: int,
+                  references: list, min_containment: float, tail_chars: int,
                   with_hashes: bool) -> pa.Table:
     """The task step in one pass per block: build the examples, drop those an earlier
-    split's file or example contains (`reference`, None for none), and add `LEAK_HASHES`
-    when later splits will need them (`with_hashes`)."""
+    split's file or example contains (`references`, one `leakage.Reference` per earlier
+    split), and add `LEAK_HASHES` when later splits will need them (`with_hashes`)."""
     from codesweep.tasks import leakage
 
     examples = run_task_builder(batch, builder, params, seed)
-    if reference is not None:
-        examples = leakage.mark_cross_split(examples, reference, min_containment, tail_chars)
+    if references:
+        examples = leakage.mark_cross_split(examples, references, min_containment, tail_chars)
     if with_hashes:
         examples = examples.reset_index(drop=True)
         kept = examples["drop_reason"] == KEPT if "drop_reason" in examples.columns \
@@ -156,17 +183,22 @@ def task_examples(batch: pd.DataFrame, builder: str, params: dict[str, Any], see
     return task_table(examples)
 
 
-def reference_units(block: pd.DataFrame, splits: list[str]) -> list:
+def reference_units(table: pa.Table, splits: list[str]) -> list[np.ndarray]:
     """The leakage-reference units a block holds: the shingle hashes of the files of
-    `splits` (a `kept_file_facts` block) or of the kept examples (a `task_examples` block)."""
+    `splits` (a `kept_file_facts` block) or of the kept examples (a `task_examples` block),
+    as views onto the block's buffers (`leakage.hash_views`)."""
     from codesweep.tasks import leakage
 
-    if LEAK_HASHES in block.columns:
-        kept = block[block["drop_reason"] == KEPT] if "drop_reason" in block.columns else block
-        return leakage.unit_hashes(kept.rename(columns={LEAK_HASHES: "hashes"}))
-    if "hashes" in block.columns:
-        return leakage.unit_hashes(block[block["split"].isin(splits)])
-    return []
+    names = table.column_names
+    if LEAK_HASHES in names:
+        keep = pc.equal(table["drop_reason"], KEPT) if "drop_reason" in names else None
+        column = table[LEAK_HASHES]
+    elif "hashes" in names:
+        keep, column = pc.is_in(table["split"], pa.array(splits, pa.string())), table["hashes"]
+    else:
+        return []
+    return leakage.hash_views(column, None if keep is None else
+                              pc.fill_null(keep, False).to_numpy(zero_copy_only=False))
 
 
 def written_examples(batch: pd.DataFrame) -> pd.DataFrame:

@@ -112,7 +112,7 @@ def run_on_ray(config: PipelineConfig, sources: list, bench: BenchmarkIndex | No
     from codesweep.corpus import ray_steps
     from codesweep.ray_runtime import ensure_ray
 
-    ensure_ray()
+    ensure_ray(trials=False)  # a no-op where a command that runs trials connected first
     with ray_steps.ray_data_settings():
         partitions = config.dedup.partitions or ray_steps.default_partitions()
         return run_steps(PrepareState(config, sources, bench, staging, partitions), timer)

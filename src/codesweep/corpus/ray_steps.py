@@ -17,6 +17,7 @@ gets counts and histograms, so its memory does not grow with the corpus that way
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections import Counter
 from collections.abc import Iterator
@@ -53,6 +54,9 @@ def ray_data_settings() -> Iterator[None]:
     Our progress lines replace Ray Data's bars and log lines. The group-bys shuffle little
     data (hashes, band keys); the task-based sort shuffle runs them in about a second where
     the actor-based hash shuffle spends many seconds starting its aggregators on 2 cores.
+    Ray Data's warning that a dataset "will hang" for want of free CPUs is left out: it is
+    meant for CPUs that actors or trials hold, and here a write that starts while the tasks
+    it waits on hold every CPU (a race on a 2-core machine) simply runs after them.
     """
     ctx = ray.data.DataContext.get_current()
     wanted = {"enable_progress_bars": False, "print_on_execution_start": False,
@@ -64,12 +68,20 @@ def ray_data_settings() -> Iterator[None]:
     for name, value in wanted.items():
         setattr(ctx, name, value)
     logger.setLevel(logging.WARNING)
+    dataset_logger = logging.getLogger("ray.data.dataset")
+    dataset_logger.addFilter(no_free_cpu_warning)
     try:
         yield
     finally:
         for name, value in saved.items():
             setattr(ctx, name, value)
         logger.setLevel(saved_level)
+        dataset_logger.removeFilter(no_free_cpu_warning)
+
+
+def no_free_cpu_warning(record: logging.LogRecord) -> bool:
+    """Logging filter: False for Ray Data's "no available CPUs" warning (see above)."""
+    return "does not have any available CPUs" not in record.getMessage()
 
 
 SORTED_SPLIT_BYTES = 256 * 2**20  # larger splits get Ray Data's distributed sort
@@ -531,11 +543,16 @@ def build_tasks(state: PrepareState) -> None:
     hashes stay in the object store: a task builds each split's reference from them, and
     the driver only ever holds its reference.
     """
+    # The read rows and their dedup marks are written by now. Letting them go lets the
+    # object store reuse their memory for the examples and references below, instead of
+    # touching more (an 8x prepare's peak is in this step).
+    state.read = state.deduped = state.near = None
     if not state.config.tasks:
         return
     hash_splits = list(SPLITS[:-1]) if state.config.dedup.examples else []
     file_blocks = mapped_blocks(state.final.to_arrow_refs(), blocks.kept_file_facts,
                                 hash_splits=hash_splits)
+    state.final = None  # the split sets hold the kept files; the facts tasks hold theirs
     if counts_extraction(state.config):
         state.report["extraction"] = ray.get(extraction_summary.remote(*file_blocks))
     file_blocks = file_blocks if hash_splits else []
@@ -545,12 +562,13 @@ def build_tasks(state: PrepareState) -> None:
         empty = blocks.task_table(blocks.run_task_builder(
             pd.DataFrame(columns=FILE_COLUMNS), task.builder, task.params, state.config.seed))
         report[task.output_name] = {}
-        earlier = UnitBlocks(file_blocks)
+        earlier = EarlierSplits(file_blocks)
         for split in SPLITS:  # train first: it is the reference of the eval splits
+            example_blocks: list = []
             if split in task.splits:
-                report[task.output_name][split] = build_task_split(
+                report[task.output_name][split], example_blocks = build_task_split(
                     state, task, split, empty.schema, earlier)
-            earlier.splits.append(split)
+            earlier.add(split, example_blocks)
     state.report["tasks"] = report
 
 
@@ -579,31 +597,46 @@ def examples_summary(split: str, *tables: pa.Table) -> dict[str, Any]:
     return summary or {"examples": 0, "dropped": {}}
 
 
-class UnitBlocks:
-    """The object-store blocks the leakage reference of a split is built from: the files'
-    facts (their units in `splits`, the splits done so far) and earlier splits' examples."""
+class EarlierSplits:
+    """The leakage references an eval split's examples are checked against: those of each
+    split built before it, made of that split's files' facts (`blocks.kept_file_facts`
+    blocks, the units of the files) and kept examples.
+
+    Each reference holds the units of one file block and one example block, built by its
+    own task and left in the object store. Checking a text against them one by one gives
+    what one reference of all their units would (`leakage.mark_cross_split`), and the
+    index is built in parallel, a block's worth per task: one index of the whole train
+    split held about 40 bytes per hash in one worker (0.6 GB of an 8x prepare's 2.9 GB
+    peak), and was built on one core. Later splits reuse the references of earlier ones.
+    """
 
     def __init__(self, file_blocks: list) -> None:
         self.file_blocks = file_blocks
-        self.example_blocks: list = []
-        self.splits: list[str] = []
+        self.splits: list[tuple[str, list]] = []  # (split, its example blocks), in order
+        self._references: list[list[ray.ObjectRef]] = []  # per split in `splits`
 
-    def reference(self) -> ray.ObjectRef | None:
-        """The reference of the units so far, built by a task and left in the object store."""
-        if not self.splits or not (self.file_blocks or self.example_blocks):
-            return None
-        return build_reference.remote(self.splits, *self.file_blocks, *self.example_blocks)
+    def add(self, split: str, example_blocks: list) -> None:
+        """`split` is built: its files and `example_blocks` are units of later splits."""
+        self.splits.append((split, example_blocks))
+
+    def references(self) -> list[ray.ObjectRef]:
+        """The references of the splits so far (built on first use)."""
+        for split, example_blocks in self.splits[len(self._references):]:
+            pairs = itertools.zip_longest(self.file_blocks, example_blocks)
+            self._references.append([
+                build_reference.remote([split], *(block for block in pair if block is not None))
+                for pair in pairs])
+        return [reference for split in self._references for reference in split]
 
 
 @ray.remote
 def build_reference(splits: list[str], *tables: pa.Table) -> leakage.Reference:
     """The leakage reference of the units the blocks hold (see `blocks.reference_units`)."""
-    wanted = ["split", "hashes", "drop_reason", blocks.LEAK_HASHES]  # not the texts
-    units = []
-    for table in tables:
-        columns = table.select([name for name in wanted if name in table.column_names])
-        units += blocks.reference_units(columns.to_pandas(), splits)
-    return leakage.reference_of(units)
+    reference = leakage.reference_of(
+        [unit for table in tables for unit in blocks.reference_units(table, splits)])
+    del tables
+    blocks.return_memory()
+    return reference
 
 
 def mapped_blocks(refs: list, fn: Any, placement: dict[str, Any] | None = None,
@@ -623,26 +656,37 @@ def mapped_block(fn: Any, kwargs: dict[str, Any], table: pa.Table) -> pa.Table:
     """One block of `mapped_blocks`; a block with no rows stays as it is."""
     if not table.num_rows:
         return table
-    values = {name: ray.get(value) if isinstance(value, ray.ObjectRef) else value
-              for name, value in kwargs.items()}
+    values = {name: _value(value) for name, value in kwargs.items()}
     result = fn(table.to_pandas(), **values)
-    return result if isinstance(result, pa.Table) else pa.Table.from_pandas(
+    del table, values
+    result = result if isinstance(result, pa.Table) else pa.Table.from_pandas(
         result, preserve_index=False)
+    blocks.return_memory()
+    return result
+
+
+def _value(argument: Any) -> Any:
+    """A keyword argument of `mapped_block` as `fn` takes it: an object reference, or a
+    list of them, fetched."""
+    if isinstance(argument, ray.ObjectRef):
+        return ray.get(argument)
+    if isinstance(argument, list) and argument and isinstance(argument[0], ray.ObjectRef):
+        return ray.get(argument)
+    return argument
 
 
 def build_task_split(state: PrepareState, task: TaskConfig, split: str,
-                     schema: pa.Schema, earlier: UnitBlocks) -> dict[str, Any]:
+                     schema: pa.Schema, earlier: EarlierSplits) -> tuple[dict[str, Any], list]:
     """One task on one split: build the examples, drop eval copies of earlier splits' files
     and examples (`tasks.leakage`) and hash the rest, in one materialised pass; count
-    (text-free projection, in a task) and write the kept rows from it."""
+    (text-free projection, in a task) and write the kept rows from it. The summary, and the
+    example blocks (for the references of later splits; none without example dedup)."""
     cfg = state.config.dedup
-    reference = earlier.reference() if cfg.examples else None
+    references = earlier.references() if cfg.examples else []
     example_blocks = mapped_blocks(
         state.split_sets[split], blocks.task_examples, builder=task.builder, params=task.params,
-        seed=state.config.seed, reference=reference, min_containment=cfg.example_containment,
+        seed=state.config.seed, references=references, min_containment=cfg.example_containment,
         tail_chars=cfg.example_tail_chars, with_hashes=cfg.examples)
-    if cfg.examples:
-        earlier.example_blocks += example_blocks
     summary = examples_summary.remote(split, *example_blocks)
     directory = state.staging / "tasks" / task.output_name / split
     if state.report["splits"][split]["bytes"] > SORTED_SPLIT_BYTES:
@@ -651,7 +695,7 @@ def build_task_split(state: PrepareState, task: TaskConfig, split: str,
     else:
         written = ray.data.from_arrow_refs([written_in_order.remote("id", *example_blocks)])
     write_parquet(state, written, directory, schema)
-    return ray.get(summary)
+    return ray.get(summary), example_blocks if cfg.examples else []
 
 
 def listing_drops(sources: list[ResolvedSource]) -> list[dict]:

@@ -30,6 +30,7 @@ from functools import lru_cache
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from codesweep.drops import KEPT, kept_rows
 from codesweep.languages import code_words
@@ -111,13 +112,42 @@ class Reference:
 
 def reference_of(units: list[np.ndarray]) -> Reference:
     """Index the units' hash arrays (each sorted and distinct, as `shingle_hashes` gives)."""
-    sizes = np.array([len(unit) for unit in units], dtype=np.int64)
-    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
     hashes = np.concatenate([np.asarray(u, dtype=np.uint64) for u in units]) if units \
         else _EMPTY
-    owner = np.repeat(np.arange(len(units), dtype=np.int32), sizes)
+    return indexed(hashes, np.array([len(unit) for unit in units], dtype=np.int64))
+
+
+def indexed(hashes: np.ndarray, sizes: np.ndarray) -> Reference:
+    """The reference of units laid end to end in `hashes` (uint64), unit i the next
+    `sizes[i]` of them, each unit sorted and distinct. About 20 bytes per hash beside the
+    input while it is built."""
+    offsets = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)]).astype(np.int64)
     order = np.argsort(hashes, kind="stable")
-    return Reference(offsets, hashes, hashes[order], owner[order])
+    units = np.repeat(np.arange(len(sizes), dtype=np.int32), sizes)[order]
+    return Reference(offsets, hashes, hashes[order], units)
+
+
+def hash_views(column: pa.ChunkedArray, keep: np.ndarray | None = None) -> list[np.ndarray]:
+    """The units of a binary column of `shingle_hashes(...).tobytes()` values: a uint64 view
+    of each non-empty value (of the rows `keep` marks), onto the column's own buffers. So
+    the hashes are copied once, into the reference (`reference_of`): neither Python bytes
+    nor a filtered Arrow copy, which Arrow's allocator then kept, first."""
+    views, row = [], 0
+    for chunk in column.chunks:
+        wide = pa.types.is_large_binary(chunk.type)
+        _, offsets_buffer, data_buffer = chunk.buffers()
+        if data_buffer is None:  # no values at all
+            row += len(chunk)
+            continue
+        offsets = np.frombuffer(offsets_buffer, dtype=np.int64 if wide else np.int32)[
+            chunk.offset: chunk.offset + len(chunk) + 1]
+        data = np.frombuffer(data_buffer, dtype=np.uint8)
+        wanted = np.ones(len(chunk), bool) if keep is None else keep[row: row + len(chunk)]
+        for start, end in zip(offsets[:-1][wanted], offsets[1:][wanted], strict=True):
+            if end > start:  # an empty value (a dropped row) is no unit
+                views.append(data[start:end].view(np.uint64))
+        row += len(chunk)
+    return views
 
 
 def best_containment(hashes: np.ndarray, reference: Reference, at_least: float = 0.0) -> float:
@@ -153,16 +183,25 @@ def containment(text: str, reference: Reference) -> float:
     return best_containment(shingle_hashes(text), reference)
 
 
-def mark_cross_split(batch: pd.DataFrame, reference: Reference, min_containment: float,
-                     tail_chars: int) -> pd.DataFrame:
-    """Drop the kept examples of an eval batch whose leak text one reference unit contains."""
+def mark_cross_split(batch: pd.DataFrame, references: Reference | list[Reference],
+                     min_containment: float, tail_chars: int) -> pd.DataFrame:
+    """Drop the kept examples of an eval batch whose leak text one reference unit contains.
+
+    Several references (one per earlier split) give the same result as one built from all
+    their units: the unit that holds most of a text is in one of them."""
     batch = batch.copy()
-    if batch.empty or len(reference) == 0:
+    references = [references] if isinstance(references, Reference) else references
+    references = [reference for reference in references if len(reference)]
+    if batch.empty or not references:
         return batch
     texts = leak_texts(batch, tail_chars)
-    leaked = [reason == KEPT and best_containment(shingle_hashes(text), reference,
-                                                  min_containment) >= min_containment
+    leaked = [reason == KEPT and _contained(shingle_hashes(text), references, min_containment)
               for text, reason in zip(texts, batch["drop_reason"], strict=True)]
     batch.loc[np.array(leaked, dtype=bool), ["drop_reason", "prompt", "completion"]] = \
         [REASON, "", ""]
     return batch
+
+
+def _contained(hashes: np.ndarray, references: list[Reference], at_least: float) -> bool:
+    return any(best_containment(hashes, reference, at_least) >= at_least
+               for reference in references)

@@ -1,0 +1,42 @@
+"""How a command's private Ray instance is sized (`ray_runtime.ensure_ray`)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from codesweep import ray_runtime
+
+
+@pytest.fixture
+def started(monkeypatch):
+    """Record what ensure_ray would start, without starting it."""
+    calls: list[tuple[int, bool]] = []
+
+    def start_local(num_cpus: int, dashboard: bool = True) -> str:
+        calls.append((num_cpus, dashboard))
+        return "local"
+
+    monkeypatch.setattr(ray_runtime.ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray_runtime, "cluster_address", lambda: None)
+    monkeypatch.setattr(ray_runtime, "start_local", start_local)
+    monkeypatch.setattr(ray_runtime, "adopt_local_instance", lambda: None)
+    monkeypatch.setattr(ray_runtime, "_connected", None)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    return calls
+
+
+def test_commands_that_run_trials_get_over_subscribed_cpus_and_the_dashboard(started):
+    assert ray_runtime.ensure_ray() == "local"
+    assert started == [(4, True)]
+
+
+def test_prepare_alone_gets_a_cpu_per_core_and_no_dashboard(started):
+    ray_runtime.ensure_ray(trials=False)
+    assert started == [(2, False)]
+
+
+def test_an_asked_cpu_count_wins(started):
+    ray_runtime.ensure_ray(num_cpus=6, trials=False)
+    assert started == [(6, False)]
