@@ -9,9 +9,9 @@ is `tests/prepare_oracle.py`. The Ray one starts the local instance `codesweep p
 memory is that of the whole process tree (the driver, Ray's GCS, raylet and workers), sampled
 from /proc every 100 ms: summed RSS, and summed PSS every 500 ms (shared pages such as the
 object store counted once), and the tree's CPU seconds per run (Ray start-up included). Ray runs
-its workers at niceness 15, so on a busy machine they yield to every other process; the single-
-process loop runs at the same niceness so both compete alike, and CPU seconds show the work
-whatever the neighbours do.
+its workers at niceness 15, so on a busy machine they yield to every other process; the
+single-process loop runs at the same niceness so both compete alike, and CPU seconds show the
+work whatever the neighbours do.
 Figures are medians over repeats.
 
     python bench/prepare_throughput.py                          # 1x, 4x, 8x; 3 repeats
