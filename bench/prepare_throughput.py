@@ -57,14 +57,15 @@ def run_worker(kind: str, corpus: Path, repeats: int) -> dict:
     else:
         os.nice(RAY_WORKER_NICENESS)  # compete with other load as Ray's workers do
     startup = time.perf_counter() - start
-    seconds, timings = [], []
+    seconds, timings, windows = [], [], []
     for repeat in range(repeats):
         scratch = Path(tempfile.mkdtemp(prefix=f"bench-{kind}-{repeat}-"))
-        start = time.perf_counter()
+        start, began = time.perf_counter(), time.time()
         timings.append(run_once(kind, config, corpus, scratch))
         seconds.append(time.perf_counter() - start)
+        windows.append((began, time.time()))
         shutil.rmtree(scratch)
-    return {"seconds": seconds, "startup": startup, "timings": timings}
+    return {"seconds": seconds, "startup": startup, "timings": timings, "windows": windows}
 
 
 def run_once(kind: str, config, corpus: Path, scratch: Path) -> dict:
@@ -89,6 +90,7 @@ class TreeUsage:
     def __init__(self, pid: int, period_s: float = 0.1) -> None:
         self.process, self.period_s = psutil.Process(pid), period_s
         self.rss_peak = self.pss_peak = 0
+        self.pss_samples: list[tuple[float, int]] = []  # (time.time(), summed PSS)
         self.cpu_by_pid: dict[int, float] = {}
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -112,7 +114,8 @@ class TreeUsage:
                 self.cpu_by_pid[member.pid] = cpu_of(member, self.cpu_by_pid.get(member.pid, 0))
             self.rss_peak = max(self.rss_peak, sum(map(rss_of, members)))
             if samples % PSS_EVERY == 0:  # reading smaps costs far more than statm
-                self.pss_peak = max(self.pss_peak, sum(map(pss_of, members)))
+                self.pss_samples.append((time.time(), sum(map(pss_of, members))))
+                self.pss_peak = max(self.pss_peak, self.pss_samples[-1][1])
             samples += 1
             time.sleep(self.period_s)
 
@@ -154,7 +157,12 @@ def measure(kind: str, corpus: Path, repeats: int) -> dict:
             code = child.wait()
     if code != 0:
         raise SystemExit(f"{kind} worker failed (exit {code}):\n{log.read_text()[-3000:]}")
-    return {**json.loads(out.read_text()), "rss": usage.rss_peak, "pss": usage.pss_peak,
+    result = json.loads(out.read_text())
+    # each run's own peak: the first run's is what one `codesweep prepare` holds; later runs
+    # also find the pages earlier ones touched (the object store's among them)
+    result["pss_runs"] = [max((pss for at, pss in usage.pss_samples if start <= at <= end),
+                              default=0) for start, end in result["windows"]]
+    return {**result, "rss": usage.rss_peak, "pss": usage.pss_peak,
             "cpu": sum(usage.cpu_by_pid.values())}
 
 
@@ -182,6 +190,9 @@ def print_size(scale: int, files: int, size: int, results: dict[str, dict]) -> N
     # always does); later runs find them
     print("      runs (s): " + "; ".join(
         f"{kind} " + ", ".join(f"{value:.2f}" for value in results[kind]["seconds"])
+        for kind in IMPLS), flush=True)
+    print("      PSS peak per run (MB): " + "; ".join(
+        f"{kind} " + ", ".join(f"{value / 1e6:.0f}" for value in results[kind]["pss_runs"])
         for kind in IMPLS), flush=True)
 
 

@@ -606,8 +606,8 @@ class EarlierSplits:
     own task and left in the object store. Checking a text against them one by one gives
     what one reference of all their units would (`leakage.mark_cross_split`), and the
     index is built in parallel, a block's worth per task: one index of the whole train
-    split held about 40 bytes per hash in one worker (0.6 GB of an 8x prepare's 2.9 GB
-    peak), and was built on one core. Later splits reuse the references of earlier ones.
+    split held about 40 bytes per hash in one worker (0.6-0.7 GB of an 8x prepare's
+    3.0-3.3 GB peak), built on one core. Later splits reuse the references of earlier ones.
     """
 
     def __init__(self, file_blocks: list) -> None:

@@ -111,27 +111,22 @@ class Reference:
 
 
 def reference_of(units: list[np.ndarray]) -> Reference:
-    """Index the units' hash arrays (each sorted and distinct, as `shingle_hashes` gives)."""
+    """Index the units' hash arrays (each sorted and distinct, as `shingle_hashes` gives).
+    About 28 bytes per hash at the peak, 20 in the result."""
+    sizes = np.array([len(unit) for unit in units], dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
     hashes = np.concatenate([np.asarray(u, dtype=np.uint64) for u in units]) if units \
         else _EMPTY
-    return indexed(hashes, np.array([len(unit) for unit in units], dtype=np.int64))
-
-
-def indexed(hashes: np.ndarray, sizes: np.ndarray) -> Reference:
-    """The reference of units laid end to end in `hashes` (uint64), unit i the next
-    `sizes[i]` of them, each unit sorted and distinct. About 20 bytes per hash beside the
-    input while it is built."""
-    offsets = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)]).astype(np.int64)
     order = np.argsort(hashes, kind="stable")
-    units = np.repeat(np.arange(len(sizes), dtype=np.int32), sizes)[order]
-    return Reference(offsets, hashes, hashes[order], units)
+    owners = np.repeat(np.arange(len(units), dtype=np.int32), sizes)[order]
+    return Reference(offsets, hashes, hashes[order], owners)
 
 
 def hash_views(column: pa.ChunkedArray, keep: np.ndarray | None = None) -> list[np.ndarray]:
     """The units of a binary column of `shingle_hashes(...).tobytes()` values: a uint64 view
     of each non-empty value (of the rows `keep` marks), onto the column's own buffers. So
-    the hashes are copied once, into the reference (`reference_of`): neither Python bytes
-    nor a filtered Arrow copy, which Arrow's allocator then kept, first."""
+    the hashes are copied once, into the reference (`reference_of`), not first into Python
+    bytes or a filtered Arrow copy (which Arrow's allocator then kept)."""
     views, row = [], 0
     for chunk in column.chunks:
         wide = pa.types.is_large_binary(chunk.type)
