@@ -540,8 +540,8 @@ def build_tasks(state: PrepareState) -> None:
     One pass over the files gathers the extraction counts and the shingle hashes of the
     files the eval splits are checked against; each (task, split) then builds, marks and
     hashes its examples in one materialised pass, counted and written from there. The
-    hashes stay in the object store: a task builds each split's reference from them, and
-    the driver only ever holds its reference.
+    hashes stay in the object store: tasks build a split's references from them, a block
+    each (`EarlierSplits`), and the driver only ever holds object references to them.
     """
     # The read rows and their dedup marks are written by now. Letting them go lets the
     # object store reuse their memory for the examples and references below, instead of
