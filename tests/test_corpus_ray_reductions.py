@@ -111,3 +111,55 @@ def test_source_reads_stay_on_the_node_whose_disk_holds_the_sources(
     with pytest.raises(CodesweepError, match=f"the sources \\({tmp_path}\\) are on this node's "
                                              "disk, which has no CPUs"):
         ray_steps.where_sources_are(sources)
+
+
+def test_references_stored_as_indexes_of_block_runs_mark_what_one_reference_marks(
+        ray_session, monkeypatch):
+    """Each reference in the object store is the index of a run of one block's rows, its
+    units read back from the block: together they hold every unit once, and marking eval
+    windows against them in a task gives what one in-process reference of all units does."""
+    import ray
+
+    from codesweep.drops import KEPT
+    from codesweep.tasks import leakage
+
+    def files(texts: list[str], split: str) -> pd.DataFrame:
+        return pd.DataFrame({
+            "repo": "r", "revision": "", "path": [f"{split}{n}.py" for n in range(len(texts))],
+            "language": "python", "text": texts, "num_bytes": [len(t) for t in texts],
+            "split": split, "sha": [f"{split}{n}" for n in range(len(texts))], "dup_count": 1,
+            "license_header_stripped": False, "drop_reason": KEPT, "extraction": ""})
+
+    def module(n: int) -> str:
+        return "".join(f"def f{n}_{i}(x):\n    y = x * {n + i}\n    return y + {i}\n\n"
+                       for i in range(6))
+
+    params = {"context_lines": 4, "stride_lines": 4}
+    train = files([module(n) for n in range(7)], "train")
+    facts = pa.Table.from_pandas(blocks.kept_file_facts(train, ["train", "validation"]),
+                                 preserve_index=False)
+    examples = blocks.task_examples(train.iloc[:3], "completion", params, 0, [], 0.5, 200,
+                                    with_hashes=True)
+    file_blocks = [ray.put(facts.slice(0, 4)), ray.put(facts.slice(4))]
+    monkeypatch.setattr(ray_steps, "REFERENCE_TEXT_BYTES", 100)
+    earlier = ray_steps.EarlierSplits(file_blocks, {"train": 600, "validation": 0, "test": 0})
+    earlier.add("train", [ray.put(examples)])
+    stored = earlier.references()
+    assert len(stored) == 2 * 3 + 1  # 300 bytes of each file block's split in runs of 100
+    references = [reference.reference() for reference in stored]
+    units = [reference.unit(i).tolist() for reference in references
+             for i in range(len(reference))]
+    whole = [*blocks.reference_units(facts, ["train"]), *blocks.reference_units(examples, [])]
+    assert sorted(units) == sorted(unit.tolist() for unit in whole)
+    assert len(units) == len(whole) == 7 + examples["drop_reason"].to_pylist().count(KEPT)
+
+    evaluated = files([module(1), module(20)], "validation")  # one copies a train file
+    in_task = ray.get(ray_steps.mapped_blocks(
+        [ray.put(pa.Table.from_pandas(evaluated, preserve_index=False))],
+        blocks.task_examples, builder="completion", params=params, seed=0,
+        references=stored, min_containment=0.5, tail_chars=200, with_hashes=False)[0])
+    in_process = blocks.task_examples(evaluated, "completion", params, 0,
+                                      [leakage.reference_of(whole)], 0.5, 200, False)
+    assert in_task["drop_reason"].to_pylist() == in_process["drop_reason"].to_pylist()
+    assert leakage.REASON in in_task["drop_reason"].to_pylist()
+    assert KEPT in in_task["drop_reason"].to_pylist()

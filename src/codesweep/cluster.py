@@ -124,13 +124,16 @@ def join_cluster(address: str) -> ClusterInfo:
     return describe(address, joined=True)
 
 
-def start_local(num_cpus: int, dashboard: bool = True) -> ClusterInfo:
-    """Start a private local instance (address="local": a stale address file is ignored)."""
+def start_local(num_cpus: int, dashboard: bool = True,
+                worker_env: dict[str, str] | None = None) -> ClusterInfo:
+    """Start a private local instance (address="local": a stale address file is ignored),
+    its workers with the environment variables `worker_env` added."""
     import ray
 
+    runtime_env = {"env_vars": worker_env} if worker_env else None
     with own_address_for_ray_processes():
         ray.init(address="local", num_cpus=num_cpus, include_dashboard=dashboard,
-                 log_to_driver=False, configure_logging=False)
+                 log_to_driver=False, configure_logging=False, runtime_env=runtime_env)
     return describe("local", joined=False)
 
 

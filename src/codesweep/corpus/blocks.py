@@ -37,7 +37,8 @@ def collector_paused() -> Iterator[None]:
 
 
 def return_memory() -> None:
-    """Give a worker's freed heap back to the system after a block's work.
+    """Give this process's freed heap back to the system: a worker's after a block's work,
+    the driver's after a step.
 
     Ray keeps a worker process for the next task, and the allocators keep what a task
     freed for the next one: glibc's arenas and Arrow's mimalloc pool. In an 8x prepare the
@@ -166,8 +167,8 @@ def task_examples(batch: pd.DataFrame, builder: str, params: dict[str, Any], see
                   references: list, min_containment: float, tail_chars: int,
                   with_hashes: bool) -> pa.Table:
     """The task step in one pass per block: build the examples, drop those an earlier
-    split's file or example contains (`references`, one `leakage.Reference` per earlier
-    split), and add `LEAK_HASHES` when later splits will need them (`with_hashes`)."""
+    split's file or example contains (`references`, `leakage.Reference`s of the earlier
+    splits' units), and add `LEAK_HASHES` when later splits will need them (`with_hashes`)."""
     from codesweep.tasks import leakage
 
     examples = run_task_builder(batch, builder, params, seed)

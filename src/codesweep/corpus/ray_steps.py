@@ -17,11 +17,11 @@ gets counts and histograms, so its memory does not grow with the corpus that way
 
 from __future__ import annotations
 
-import itertools
 import logging
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -482,6 +482,7 @@ def write_outputs(state: PrepareState) -> None:
 # Data's distributed sort samples the data, then shuffles it, seconds on 2 cores even for a
 # few MB; and a pass over a filter of every materialised block costs a task per block.
 SPLIT_PIECE_BYTES = 2 * 2**20
+REFERENCE_TEXT_BYTES = 16 * 2**20  # about 3M shingle hashes, 80 MB while they are indexed
 
 
 def split_set(state: PrepareState, split: str, final_blocks: list) -> ray.data.Dataset:
@@ -562,13 +563,16 @@ def build_tasks(state: PrepareState) -> None:
         empty = blocks.task_table(blocks.run_task_builder(
             pd.DataFrame(columns=FILE_COLUMNS), task.builder, task.params, state.config.seed))
         report[task.output_name] = {}
-        earlier = EarlierSplits(file_blocks)
+        earlier = EarlierSplits(file_blocks, {split: state.report["splits"][split]["bytes"]
+                                              for split in SPLITS})
         for split in SPLITS:  # train first: it is the reference of the eval splits
             example_blocks: list = []
             if split in task.splits:
                 report[task.output_name][split], example_blocks = build_task_split(
                     state, task, split, empty.schema, earlier)
             earlier.add(split, example_blocks)
+            if task is state.config.tasks[-1]:  # its files' blocks are free for what follows
+                state.split_sets.pop(split, None)
     state.report["tasks"] = report
 
 
@@ -602,41 +606,83 @@ class EarlierSplits:
     split built before it, made of that split's files' facts (`blocks.kept_file_facts`
     blocks, the units of the files) and kept examples.
 
-    Each reference holds the units of one file block and one example block, built by its
-    own task and left in the object store. Checking a text against them one by one gives
-    what one reference of all their units would (`leakage.mark_cross_split`), and the
-    index is built in parallel, a block's worth per task: one index of the whole train
-    split held about 40 bytes per hash in one worker (0.6-0.7 GB of an 8x prepare's
-    3.0-3.3 GB peak), built on one core. Later splits reuse the references of earlier ones.
+    Each reference holds the units of one example block, or of a run of one file block's
+    rows covering about REFERENCE_TEXT_BYTES of the split's text; its index is built by its
+    own task. Checking a text against them one by one gives what one reference of all
+    their units would (`leakage.mark_cross_split`), and the indexes are built in parallel,
+    each small: one index of the whole train split held about 40 bytes per hash in one
+    worker (0.6-0.7 GB of an 8x prepare's 3.0-3.3 GB peak), built on one core; one of half
+    its files, 0.3-0.4 GB. Later splits reuse the references of earlier ones.
     """
 
-    def __init__(self, file_blocks: list) -> None:
+    def __init__(self, file_blocks: list, split_bytes: dict[str, int]) -> None:
         self.file_blocks = file_blocks
+        self.split_bytes = split_bytes
         self.splits: list[tuple[str, list]] = []  # (split, its example blocks), in order
-        self._references: list[list[ray.ObjectRef]] = []  # per split in `splits`
+        self._references: list[list[StoredReference]] = []  # per split in `splits`
 
     def add(self, split: str, example_blocks: list) -> None:
         """`split` is built: its files and `example_blocks` are units of later splits."""
         self.splits.append((split, example_blocks))
 
-    def references(self) -> list[ray.ObjectRef]:
-        """The references of the splits so far (built on first use)."""
+    def references(self) -> list[StoredReference]:
+        """The references of the splits so far (built on first use), their indexes ready:
+        a task that waits in `ray.get` lends its CPU to the next, which starts one more
+        worker, so marking tasks started early held two extra workers at an 8x prepare's
+        peak, while the indexes were built."""
         for split, example_blocks in self.splits[len(self._references):]:
-            pairs = itertools.zip_longest(self.file_blocks, example_blocks)
-            self._references.append([
-                build_reference.remote([split], *(block for block in pair if block is not None))
-                for pair in pairs])
-        return [reference for split in self._references for reference in split]
+            per_block = self.split_bytes[split] // max(1, len(self.file_blocks))
+            runs = max(1, -(-per_block // REFERENCE_TEXT_BYTES))
+            self._references.append(
+                [StoredReference.of(split, block, (run, runs))
+                 for block in self.file_blocks for run in range(runs)]
+                + [StoredReference.of(split, block, (0, 1)) for block in example_blocks])
+        references = [reference for split in self._references for reference in split]
+        ray.wait([reference.postings for reference in references],
+                 num_returns=len(references), fetch_local=False)
+        return references
+
+
+@dataclass(frozen=True)
+class StoredReference:
+    """A leakage reference in the object store: the index `build_reference` made, and the
+    block whose units it indexes, read back as views (`reference`) rather than stored
+    twice. Keeping only the index there took 8 bytes per hash off the references, the
+    largest objects of an 8x prepare's task step (train's hold every train file's hashes)."""
+
+    postings: ray.ObjectRef
+    split: str
+    block: ray.ObjectRef
+    run: tuple[int, int]  # (k, n): the k-th of n runs of the block's rows
+
+    @classmethod
+    def of(cls, split: str, block: ray.ObjectRef, run: tuple[int, int]) -> StoredReference:
+        """Start indexing the units of `split` in `run` of the block's rows."""
+        return cls(build_reference.remote(split, run, block), split, block, run)
+
+    def reference(self) -> leakage.Reference:
+        """The reference, in a task: its index and its units, both in the object store."""
+        postings = ray.get(self.postings)
+        return leakage.Reference(reference_units(ray.get(self.block), self.split, self.run),
+                                 postings)
+
+
+def reference_units(table: pa.Table, split: str, run: tuple[int, int]) -> list[np.ndarray]:
+    """The units of `split` in `run` of the block's rows, in the order its index numbers
+    them (see `blocks.reference_units`)."""
+    number, runs = run
+    start = table.num_rows * number // runs
+    rows = table.slice(start, table.num_rows * (number + 1) // runs - start)
+    return blocks.reference_units(rows, [split])
 
 
 @ray.remote
-def build_reference(splits: list[str], *tables: pa.Table) -> leakage.Reference:
-    """The leakage reference of the units the blocks hold (see `blocks.reference_units`)."""
-    reference = leakage.reference_of(
-        [unit for table in tables for unit in blocks.reference_units(table, splits)])
-    del tables
+def build_reference(split: str, run: tuple[int, int], table: pa.Table) -> leakage.Postings:
+    """The index of the units of `split` in `run` of the block's rows."""
+    postings = leakage.postings_of(reference_units(table, split, run))
+    del table
     blocks.return_memory()
-    return reference
+    return postings
 
 
 def mapped_blocks(refs: list, fn: Any, placement: dict[str, Any] | None = None,
@@ -667,11 +713,13 @@ def mapped_block(fn: Any, kwargs: dict[str, Any], table: pa.Table) -> pa.Table:
 
 def _value(argument: Any) -> Any:
     """A keyword argument of `mapped_block` as `fn` takes it: an object reference, or a
-    list of them, fetched."""
+    list of them, fetched; stored leakage references read back."""
     if isinstance(argument, ray.ObjectRef):
         return ray.get(argument)
     if isinstance(argument, list) and argument and isinstance(argument[0], ray.ObjectRef):
         return ray.get(argument)
+    if isinstance(argument, list) and argument and isinstance(argument[0], StoredReference):
+        return [stored.reference() for stored in argument]
     return argument
 
 

@@ -18,13 +18,15 @@ function is a small part of a file.
 The reference keeps each unit's sorted shingle hashes and an inverted index (hash -> units).
 Candidates for an example come from its rarest shingles (prefix filtering: a unit holding
 `need` of the example's `n` shingles must hold one of any `n - need + 1` of them), then each
-candidate is checked exactly. Memory: about 20 bytes per (unit, distinct shingle).
+candidate is checked exactly. Memory: about 12 bytes per (unit, distinct shingle) for the
+index, next to the units' own 8.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -94,39 +96,61 @@ def unit_hashes(frame: pd.DataFrame) -> list[np.ndarray]:
 
 
 @dataclass(frozen=True)
+class Postings:
+    """The inverted index of a reference's units: every (unit, hash) entry, by hash."""
+
+    hashes: np.ndarray  # uint64, sorted
+    units: np.ndarray  # int32, the unit of each entry (in unit order among equal hashes)
+
+
+@dataclass(frozen=True)
 class Reference:
     """The shingle sets of the earlier splits' units, by unit and by hash."""
 
-    offsets: np.ndarray  # int64: unit i's hashes are hashes[offsets[i]:offsets[i + 1]]
-    hashes: np.ndarray  # uint64, sorted within each unit
-    posting_hashes: np.ndarray  # uint64, all (unit, hash) entries sorted by hash
-    posting_units: np.ndarray  # int32, the unit of each posting
+    units: Sequence[np.ndarray]  # uint64, each unit's sorted distinct hashes
+    postings: Postings
 
     def __len__(self) -> int:
-        return len(self.offsets) - 1
+        return len(self.units)
+
+    @property
+    def posting_hashes(self) -> np.ndarray:
+        return self.postings.hashes
+
+    @property
+    def posting_units(self) -> np.ndarray:
+        return self.postings.units
 
     def unit(self, index: int) -> np.ndarray:
         """The sorted shingle hashes of one unit."""
-        return self.hashes[self.offsets[index]:self.offsets[index + 1]]
+        return self.units[index]
 
 
-def reference_of(units: list[np.ndarray]) -> Reference:
-    """Index the units' hash arrays (each sorted and distinct, as `shingle_hashes` gives).
-    About 28 bytes per hash at the peak, 20 in the result."""
+def reference_of(units: Sequence[np.ndarray]) -> Reference:
+    """The reference of the units' hash arrays (each sorted and distinct, as
+    `shingle_hashes` gives), which it keeps as they are: views stay views."""
+    return Reference(units, postings_of(units))
+
+
+def postings_of(units: Sequence[np.ndarray]) -> Postings:
+    """Index the units' hash arrays. About 24 bytes per hash at the peak, 12 in the result
+    (the units themselves are not copied: a reference in the object store is its postings
+    alone, next to the blocks its units are read from)."""
     sizes = np.array([len(unit) for unit in units], dtype=np.int64)
-    offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-    hashes = np.concatenate([np.asarray(u, dtype=np.uint64) for u in units]) if units \
+    hashes = np.concatenate([np.asarray(u, dtype=np.uint64) for u in units]) if len(units) \
         else _EMPTY
     order = np.argsort(hashes, kind="stable")
+    hashes = hashes[order]  # the unsorted copy goes before the owners are made
     owners = np.repeat(np.arange(len(units), dtype=np.int32), sizes)[order]
-    return Reference(offsets, hashes, hashes[order], owners)
+    return Postings(hashes, owners)
 
 
 def hash_views(column: pa.ChunkedArray, keep: np.ndarray | None = None) -> list[np.ndarray]:
     """The units of a binary column of `shingle_hashes(...).tobytes()` values: a uint64 view
     of each non-empty value (of the rows `keep` marks), onto the column's own buffers. So
-    the hashes are copied once, into the reference (`reference_of`), not first into Python
-    bytes or a filtered Arrow copy (which Arrow's allocator then kept)."""
+    the hashes are copied only into the index (`postings_of`), not into Python bytes or a
+    filtered Arrow copy (which Arrow's allocator then kept), and a reference's units are
+    read from the blocks in the object store rather than stored again."""
     views, row = [], 0
     for chunk in column.chunks:
         wide = pa.types.is_large_binary(chunk.type)
@@ -182,7 +206,7 @@ def mark_cross_split(batch: pd.DataFrame, references: Reference | list[Reference
                      min_containment: float, tail_chars: int) -> pd.DataFrame:
     """Drop the kept examples of an eval batch whose leak text one reference unit contains.
 
-    Several references (one per earlier split) give the same result as one built from all
+    Several references (say, one per block of an earlier split) give what one built from all
     their units: the unit that holds most of a text is in one of them."""
     batch = batch.copy()
     references = [references] if isinstance(references, Reference) else references
