@@ -37,8 +37,7 @@ def collector_paused() -> Iterator[None]:
 
 
 def return_memory() -> None:
-    """Give this process's freed heap back to the system: a worker's after a block's work,
-    the driver's after a step.
+    """Give a worker's freed heap back to the system after a block's work.
 
     Ray keeps a worker process for the next task, and the allocators keep what a task
     freed for the next one: glibc's arenas and Arrow's mimalloc pool. In an 8x prepare the

@@ -626,10 +626,7 @@ class EarlierSplits:
         self.splits.append((split, example_blocks))
 
     def references(self) -> list[StoredReference]:
-        """The references of the splits so far (built on first use), their indexes ready:
-        a task that waits in `ray.get` lends its CPU to the next, which starts one more
-        worker, so marking tasks started early held two extra workers at an 8x prepare's
-        peak, while the indexes were built."""
+        """The references of the splits so far (their indexes built on first use)."""
         for split, example_blocks in self.splits[len(self._references):]:
             per_block = self.split_bytes[split] // max(1, len(self.file_blocks))
             runs = max(1, -(-per_block // REFERENCE_TEXT_BYTES))
@@ -637,10 +634,7 @@ class EarlierSplits:
                 [StoredReference.of(split, block, (run, runs))
                  for block in self.file_blocks for run in range(runs)]
                 + [StoredReference.of(split, block, (0, 1)) for block in example_blocks])
-        references = [reference for split in self._references for reference in split]
-        ray.wait([reference.postings for reference in references],
-                 num_returns=len(references), fetch_local=False)
-        return references
+        return [reference for split in self._references for reference in split]
 
 
 @dataclass(frozen=True)
@@ -694,17 +688,23 @@ def mapped_blocks(refs: list, fn: Any, placement: dict[str, Any] | None = None,
     another, about 1.5 s of one busy worker in the standard library's prepare, and the read
     pass's first wave waited on it too."""
     task = mapped_block.options(**placement) if placement else mapped_block
-    return [task.remote(fn, kwargs, ref) for ref in refs]
+    ready = [stored.postings for value in kwargs.values() if isinstance(value, list)
+             for stored in value if isinstance(stored, StoredReference)]
+    return [task.remote(fn, kwargs, ref, *ready) for ref in refs]
 
 
 @ray.remote
-def mapped_block(fn: Any, kwargs: dict[str, Any], table: pa.Table) -> pa.Table:
-    """One block of `mapped_blocks`; a block with no rows stays as it is."""
+def mapped_block(fn: Any, kwargs: dict[str, Any], table: pa.Table, *ready: Any) -> pa.Table:
+    """One block of `mapped_blocks`; a block with no rows stays as it is. The indexes of
+    stored references come as arguments (`ready`) only so that Ray starts the task once
+    they are built: a task waiting in `ray.get` lends its CPU to the next, which starts
+    one more worker, and early marking tasks held two extra workers at an 8x prepare's
+    peak while the indexes were built."""
     if not table.num_rows:
         return table
     values = {name: _value(value) for name, value in kwargs.items()}
     result = fn(table.to_pandas(), **values)
-    del table, values
+    del table, values, ready
     result = result if isinstance(result, pa.Table) else pa.Table.from_pandas(
         result, preserve_index=False)
     blocks.return_memory()

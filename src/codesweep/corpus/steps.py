@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from codesweep.config.pipeline import PipelineConfig
-from codesweep.corpus import blocks
 from codesweep.corpus.decontam import BenchmarkIndex
 from codesweep.corpus.sources import ResolvedSource
 from codesweep.registry import Registry
@@ -76,5 +75,4 @@ def run_steps(state: PrepareState, timer: Timer, names: Iterable[str] = PIPELINE
     for name, step in steps:
         with timer(name):
             step(state)
-        blocks.return_memory()  # what a step's driver-side work freed, back to the system
     return state.report
