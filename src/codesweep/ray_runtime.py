@@ -13,7 +13,7 @@ _connected: ClusterInfo | None = None  # what ensure_ray connected this process 
 # The workers of a prepare-only instance hand freed memory straight back: Arrow allocates
 # through glibc instead of its own pool, and glibc maps every allocation of 1 MiB or more
 # on its own, so freeing it unmaps it (its default threshold climbs to 32 MiB, and what
-# lies below stays in the heap). A worker kept 250-430 MB of a block's freed buffers for
+# lies below stays in the heap). A worker kept 250-430 MiB of a block's freed buffers for
 # the next task; with these an 8x prepare's tree peaked about 0.2 GB lower. Not for
 # trials: torch's CPU tensors would be mapped and faulted in anew at every step.
 PREPARE_WORKER_ENV = {"ARROW_DEFAULT_MEMORY_POOL": "system",
