@@ -163,3 +163,22 @@ def test_references_stored_as_indexes_of_block_runs_mark_what_one_reference_mark
     assert in_task["drop_reason"].to_pylist() == in_process["drop_reason"].to_pylist()
     assert leakage.REASON in in_task["drop_reason"].to_pylist()
     assert KEPT in in_task["drop_reason"].to_pylist()
+
+
+def test_marking_tasks_wait_for_their_references_indexes_as_task_arguments(monkeypatch):
+    """Ray starts a task once its arguments exist: the indexes are passed as arguments so
+    no marking task starts, and waits in `ray.get`, while they are being built."""
+    started: list[tuple] = []
+
+    class Task:
+        def remote(self, *args):
+            started.append(args)
+            return "example block"
+
+    monkeypatch.setattr(ray_steps, "mapped_block", Task())
+    stored = [ray_steps.StoredReference("index 1", "train", "files", (0, 2)),
+              ray_steps.StoredReference("index 2", "train", "examples", (0, 1))]
+    kwargs = {"references": stored, "seed": 0}
+    assert ray_steps.mapped_blocks(["split piece"], blocks.task_examples, **kwargs) \
+        == ["example block"]
+    assert started == [(blocks.task_examples, kwargs, "split piece", "index 1", "index 2")]

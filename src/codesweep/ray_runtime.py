@@ -30,8 +30,9 @@ def ensure_ray(num_cpus: int | None = None, trials: bool = True) -> ClusterInfo:
     for a whole CPU. `num_cpus` applies to that local instance only.
 
     `trials=False` (a command that runs no Ray Train, such as `codesweep prepare`) starts a
-    local instance of one logical CPU per core and no dashboard: the dashboard's State API
-    serves Train's clean-up of stopped trials, and nothing else here. On an 8x prepare
+    local instance of one logical CPU per core, no dashboard and `PREPARE_WORKER_ENV` in its
+    workers: the dashboard's State API serves Train's clean-up of stopped trials, and
+    nothing else here. On an 8x prepare
     (2 cores) the process tree's peak PSS was 2.2 GB with this instance against 2.7-2.9 GB
     with the full one, in no more time. Whoever starts Ray first decides: `codesweep run`
     connects before it prepares, so its prepare shares the full instance.

@@ -657,11 +657,11 @@ class StoredReference:
     def reference(self) -> leakage.Reference:
         """The reference, in a task: its index and its units, both in the object store."""
         postings = ray.get(self.postings)
-        return leakage.Reference(reference_units(ray.get(self.block), self.split, self.run),
+        return leakage.Reference(run_units(ray.get(self.block), self.split, self.run),
                                  postings)
 
 
-def reference_units(table: pa.Table, split: str, run: tuple[int, int]) -> list[np.ndarray]:
+def run_units(table: pa.Table, split: str, run: tuple[int, int]) -> list[np.ndarray]:
     """The units of `split` in `run` of the block's rows, in the order its index numbers
     them (see `blocks.reference_units`)."""
     number, runs = run
@@ -673,7 +673,7 @@ def reference_units(table: pa.Table, split: str, run: tuple[int, int]) -> list[n
 @ray.remote
 def build_reference(split: str, run: tuple[int, int], table: pa.Table) -> leakage.Postings:
     """The index of the units of `split` in `run` of the block's rows."""
-    postings = leakage.postings_of(reference_units(table, split, run))
+    postings = leakage.postings_of(run_units(table, split, run))
     del table
     blocks.return_memory()
     return postings
