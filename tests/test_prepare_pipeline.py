@@ -244,6 +244,29 @@ def test_a_split_in_pieces_gives_the_same_outputs(prepared, tmp_path, monkeypatc
     assert pieces.manifest["tasks"] == result.manifest["tasks"]
 
 
+def test_a_small_corpus_is_prepared_without_a_ray_data_execution(prepared, tmp_path,
+                                                                 monkeypatch):
+    """Below GROUP_IN_ONE_TASK_FILES and SORTED_SPLIT_BYTES every pass and every write is a
+    plain task: a Ray Data execution cost 150-190 ms of driver round trips even on a few
+    small blocks, and the first one in a command started Ray Data's actors. The outputs
+    are the same."""
+    from ray.data._internal.execution.streaming_executor import StreamingExecutor
+
+    root, result = prepared
+    executions = []
+    original = StreamingExecutor.execute
+
+    def counted(self, *args, **kwargs):
+        executions.append(self)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(StreamingExecutor, "execute", counted)
+    again = prepare(recipe(), recipe_dir=root, cache_root=tmp_path / "cache")
+    assert executions == []
+    assert again.manifest["counts"] == result.manifest["counts"]
+    assert split_keys(again.path) == split_keys(result.path)
+
+
 def test_row_groups_are_bounded_so_a_share_reads_few_of_them(prepared, tmp_path, monkeypatch):
     """A split sorted in one task is still written in ROW_GROUP_ROWS-row groups, so a direct
     loader's share of a large split is a few groups, not the whole part file."""

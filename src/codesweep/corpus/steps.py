@@ -35,7 +35,7 @@ class PrepareState:
     report: dict[str, Any] = field(default_factory=dict)
     repo_splits: dict[str, str] | None = None  # repository -> split under `split.by: repo`
     read: Any = None  # every listed file's working row, after read & filter (and decontam)
-    deduped: Any = None  # the kept rows after exact dedup
+    exact_marks: Any = None  # exact dedup's (drops, counts) lookups, or a reference to them
     near: Any = None  # object-store reference to near dedup's `dedup.NearClusters`
     near_found: bool = False  # whether near dedup found any pair
     final: Any = None  # kept and dropped rows, marked and split
