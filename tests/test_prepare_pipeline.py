@@ -267,6 +267,25 @@ def test_a_small_corpus_is_prepared_without_a_ray_data_execution(prepared, tmp_p
     assert split_keys(again.path) == split_keys(result.path)
 
 
+def test_the_driver_leaves_the_lsh_band_count_to_a_worker(prepared, tmp_path, monkeypatch):
+    """Working out LSH's bands and rows imports datasketch and SciPy (0.4 s); the driver
+    asks a worker, which has them loaded already, and the manifest still records them."""
+    from codesweep.corpus import dedup
+
+    root, result = prepared
+    cfg = recipe().dedup
+    expected = dedup.lsh_params(cfg.threshold, cfg.num_perm)
+
+    def in_the_driver(*args):
+        raise AssertionError("the driver worked out the LSH parameters")
+
+    monkeypatch.setattr(dedup, "lsh_params", in_the_driver)
+    again = prepare(recipe(), recipe_dir=root, cache_root=tmp_path / "cache")
+    near = again.manifest["near_dedup"]
+    assert (near["bands"], near["rows"]) == expected
+    assert near["cluster_sizes"] == result.manifest["near_dedup"]["cluster_sizes"]
+
+
 def test_row_groups_are_bounded_so_a_share_reads_few_of_them(prepared, tmp_path, monkeypatch):
     """A split sorted in one task is still written in ROW_GROUP_ROWS-row groups, so a direct
     loader's share of a large split is a few groups, not the whole part file."""
